@@ -1,0 +1,255 @@
+"""The exercise registry and the machinery that runs an exercise's cases.
+
+An exercise is a handful of *cases*: small functions that take the learner's namespace
+(the notebook's globals), exercise what the learner wrote, and either return quietly
+(passed) or raise ``CheckFailed`` with what was tried, what was expected and what happened,
+in plain words. Cases may be ``async``; each runs on its own fresh event loop in a worker
+thread, because a Jupyter kernel already has a loop running in the main thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import enum
+import inspect
+import traceback
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Namespace = Mapping[str, Any]
+CaseFunction = Callable[[Namespace], None | Awaitable[None]]
+
+#: A case that takes longer than this is reported as crashed (it is most likely stuck).
+CASE_TIMEOUT_SECONDS = 10.0
+
+
+class CheckFailed(AssertionError):
+    """Raised by a case when the learner's code does the wrong thing.
+
+    ``tried`` says what the case did, ``expected`` what a correct solution does, and
+    ``actual`` what happened instead; all three are shown to the learner verbatim.
+    """
+
+    def __init__(self, tried: str, expected: str, actual: str) -> None:
+        super().__init__(f"{tried}: expected {expected}, got {actual}")
+        self.tried = tried
+        self.expected = expected
+        self.actual = actual
+
+
+def expect(condition: object, tried: str, expected: str, actual: object) -> None:
+    """Fail the case with a plain-words message unless ``condition`` is true."""
+    if not condition:
+        raise CheckFailed(tried, expected, actual if isinstance(actual, str) else repr(actual))
+
+
+def expect_equal(actual: object, expected: object, tried: str) -> None:
+    """Fail the case unless ``actual == expected``; both are shown with ``repr``."""
+    if actual != expected:
+        raise CheckFailed(tried, repr(expected), repr(actual))
+
+
+class Status(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_STARTED = "not started"
+    CRASHED = "crashed"
+
+    @property
+    def icon(self) -> str:
+        return {"passed": "✅", "failed": "❌", "not started": "⏳", "crashed": "💥"}[self.value]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One behaviour an exercise's solution must have."""
+
+    description: str
+    run: CaseFunction
+
+
+@dataclass
+class Exercise:
+    """A lab exercise: what it is, what the learner must define, and how it is checked."""
+
+    id: str
+    title: str
+    points: int
+    needs: tuple[str, ...]
+    hints: tuple[str, ...] = ()
+    cases: list[Case] = field(default_factory=list)
+
+    @property
+    def chapter(self) -> str:
+        return self.id.split(".")[0]
+
+    def case(self, description: str) -> Callable[[CaseFunction], CaseFunction]:
+        """Decorator that registers a case for this exercise."""
+
+        def register(run: CaseFunction) -> CaseFunction:
+            self.cases.append(Case(description, run))
+            return run
+
+        return register
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    description: str
+    status: Status
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ExerciseResult:
+    exercise: Exercise
+    cases: tuple[CaseResult, ...]
+
+    @property
+    def passed(self) -> int:
+        return sum(result.status is Status.PASSED for result in self.cases)
+
+    @property
+    def score(self) -> float:
+        """Points earned: the exercise's points in proportion to the cases passed."""
+        if not self.cases:
+            return 0.0
+        return round(self.exercise.points * self.passed / len(self.cases), 2)
+
+    @property
+    def status(self) -> Status:
+        """The exercise as a whole: passed only if every case passed."""
+        statuses = {result.status for result in self.cases}
+        if statuses == {Status.PASSED}:
+            return Status.PASSED
+        if statuses == {Status.NOT_STARTED}:
+            return Status.NOT_STARTED
+        if Status.CRASHED in statuses and Status.PASSED not in statuses:
+            return Status.CRASHED
+        return Status.FAILED
+
+
+_REGISTRY: dict[str, Exercise] = {}
+
+
+def exercise(
+    id: str, title: str, *, points: int, needs: tuple[str, ...], hints: tuple[str, ...] = ()
+) -> Exercise:
+    """Create and register an exercise. Chapter modules call this at import time."""
+    if id in _REGISTRY:
+        raise ValueError(f"exercise {id} is registered twice")
+    registered = Exercise(id=id, title=title, points=points, needs=needs, hints=hints)
+    _REGISTRY[id] = registered
+    return registered
+
+
+def get_exercise(id: str) -> Exercise:
+    _load_chapter_modules()
+    try:
+        return _REGISTRY[id]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise KeyError(f"there is no exercise {id!r}; known exercises: {known}") from None
+
+
+def chapter_exercises(chapter: str) -> list[Exercise]:
+    _load_chapter_modules()
+    found = [ex for ex in _REGISTRY.values() if ex.chapter == chapter]
+    if not found:
+        raise KeyError(f"chapter {chapter!r} has no exercises")
+    return sorted(found, key=lambda ex: [int(part) for part in ex.id.split(".")])
+
+
+def all_exercises() -> Iterator[Exercise]:
+    _load_chapter_modules()
+    yield from _REGISTRY.values()
+
+
+def _load_chapter_modules() -> None:
+    # Importing the chapter modules registers their exercises. Done lazily so that
+    # ``import authcourse`` stays cheap.
+    from authcourse.checks import chapters
+
+    chapters.load()
+
+
+def run_exercise(exercise: Exercise, namespace: Namespace) -> ExerciseResult:
+    """Run every case of ``exercise`` against the learner's ``namespace``."""
+    missing = [name for name in exercise.needs if name not in namespace]
+    if missing:
+        names = ", ".join(f"`{name}`" for name in missing)
+        message = f"{names} is not defined yet: run the exercise's code cell first"
+        results = tuple(
+            CaseResult(case.description, Status.NOT_STARTED, message) for case in exercise.cases
+        )
+        return ExerciseResult(exercise, results)
+    return ExerciseResult(exercise, tuple(_run_case(case, namespace) for case in exercise.cases))
+
+
+def _run_case(case: Case, namespace: Namespace) -> CaseResult:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(_call_case, case.run, namespace)
+        try:
+            future.result(timeout=CASE_TIMEOUT_SECONDS)
+        except concurrent.futures.TimeoutError:
+            return CaseResult(
+                case.description,
+                Status.CRASHED,
+                f"did not finish within {CASE_TIMEOUT_SECONDS:.0f} s (an endless loop or a"
+                " blocking call?)",
+            )
+        except CheckFailed as failure:
+            return CaseResult(
+                case.description,
+                Status.FAILED,
+                f"{failure.tried}: expected {failure.expected}, but got {failure.actual}",
+            )
+        except BaseException as error:  # a learner's bug must become a row, not a crash
+            if _is_unfinished_stub(error):
+                return CaseResult(
+                    case.description,
+                    Status.NOT_STARTED,
+                    "the stub still raises NotImplementedError",
+                )
+            return CaseResult(case.description, Status.CRASHED, describe_crash(error))
+    return CaseResult(case.description, Status.PASSED)
+
+
+def _call_case(run: CaseFunction, namespace: Namespace) -> None:
+    outcome = run(namespace)
+    if inspect.isawaitable(outcome):
+        asyncio.run(_await(outcome))
+
+
+async def _await(awaitable: Awaitable[None]) -> None:
+    await awaitable
+
+
+def _is_unfinished_stub(error: BaseException) -> bool:
+    # An app may wrap the learner's exception in an ExceptionGroup (anyio task groups).
+    if isinstance(error, BaseExceptionGroup):
+        return any(_is_unfinished_stub(inner) for inner in error.exceptions)
+    return isinstance(error, NotImplementedError)
+
+
+def describe_crash(error: BaseException) -> str:
+    """The exception in one line plus the learner's own line that raised it, if any."""
+    summary = f"{type(error).__name__}: {error}".strip().rstrip(":")
+    learner_line = _learner_frame(error)
+    return f"{summary} (at {learner_line})" if learner_line else summary
+
+
+def _learner_frame(error: BaseException) -> str | None:
+    # Notebook cells are compiled with file names like "<ipython-input-3-…>" or
+    # "/tmp/ipykernel_123/456.py"; the innermost such frame is the learner's own line.
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        filename = frame.filename
+        if (
+            filename.startswith("<ipython-input")
+            or "ipykernel_" in filename
+            or filename.startswith("<learner")
+        ):
+            return f"your line `{(frame.line or '').strip()}`"
+    return None

@@ -1,0 +1,118 @@
+"""Notebook → ``clouddocs`` exporter: the chapters are the single source of the reference code.
+
+A code cell whose first line is ``#| export clouddocs.<module>`` is written, in notebook
+order, into ``src/clouddocs/<module>.py`` under a banner saying where it came from. The
+cell still runs in its notebook, so the code a learner reads is the code that ships.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from authcourse import notebooks
+
+DIRECTIVE = re.compile(r"^#\|\s*export\s+(?P<module>[A-Za-z_][\w.]*)\s*$")
+BANNER = (
+    "# Generated from {source} — edit the notebook, not this file.\n"
+    "# Regenerate with `make export`; `make test` fails when this file and the notebook disagree.\n"
+)
+BANNER_MARK = "# Generated from notebooks/"
+PACKAGE = "clouddocs"
+
+
+class ExportError(ValueError):
+    """A notebook's export directives cannot be turned into modules."""
+
+
+@dataclass
+class _Module:
+    source_notebook: str
+    chunks: list[str] = field(default_factory=list)
+
+
+def render(notebook_paths: Iterable[Path], root: Path) -> dict[str, str]:
+    """Map each exported module's file name to its full generated text."""
+    modules: dict[str, _Module] = {}
+    for path in sorted(notebook_paths):
+        source_name = notebooks.relative(path, root)
+        for index, cell in enumerate(notebooks.read(path).cells):
+            if cell.cell_type != "code":
+                continue
+            lines = notebooks.source_lines(cell)
+            match = DIRECTIVE.match(lines[0]) if lines else None
+            if not match:
+                continue
+            file_name = _module_file(match.group("module"), f"{source_name} cell {index + 1}")
+            module = modules.setdefault(file_name, _Module(source_name))
+            if module.source_notebook != source_name:
+                raise ExportError(
+                    f"{file_name} is exported from both {module.source_notebook} and"
+                    f" {source_name}; a module must come from one chapter"
+                )
+            module.chunks.append("\n".join(lines[1:]).strip("\n"))
+    return {
+        name: BANNER.format(source=module.source_notebook)
+        + "\n"
+        + "\n\n\n".join(module.chunks)
+        + "\n"
+        for name, module in modules.items()
+    }
+
+
+def _module_file(dotted: str, where: str) -> str:
+    package, _, name = dotted.partition(".")
+    if package != PACKAGE or not name or "." in name:
+        raise ExportError(f"{where}: export target must be `{PACKAGE}.<module>`, got `{dotted}`")
+    return f"{name}.py"
+
+
+def stale_files(root: Path, notebook_dir: Path, package_dir: Path) -> list[str]:
+    """Describe every generated file that differs from what the notebooks produce."""
+    expected = render(notebook_dir.glob("*.ipynb"), root)
+    problems: list[str] = []
+    for name, text in sorted(expected.items()):
+        target = package_dir / name
+        shown = notebooks.relative(target, root)
+        if not target.exists():
+            problems.append(f"{shown} is missing (run `make export`)")
+        elif target.read_text(encoding="utf-8") != text:
+            problems.append(
+                f"{shown} differs from {_source_of(text)}: it was edited by hand or the"
+                " notebook changed (edit the notebook, then run `make export`)"
+            )
+    for target in sorted(package_dir.glob("*.py")):
+        if target.name not in expected and _is_generated(target):
+            problems.append(
+                f"{notebooks.relative(target, root)} is generated but no notebook exports it any"
+                " more (delete it or run `make export`)"
+            )
+    return problems
+
+
+def write(root: Path, notebook_dir: Path, package_dir: Path) -> list[str]:
+    """Regenerate the package; return the files written or removed."""
+    expected = render(notebook_dir.glob("*.ipynb"), root)
+    changed: list[str] = []
+    for name, text in sorted(expected.items()):
+        target = package_dir / name
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            target.write_text(text, encoding="utf-8")
+            changed.append(notebooks.relative(target, root))
+    for target in sorted(package_dir.glob("*.py")):
+        if target.name not in expected and _is_generated(target):
+            target.unlink()
+            changed.append(f"{notebooks.relative(target, root)} (removed)")
+    return changed
+
+
+def _is_generated(path: Path) -> bool:
+    with path.open(encoding="utf-8") as handle:
+        return handle.readline().startswith(BANNER_MARK)
+
+
+def _source_of(text: str) -> str:
+    first = text.splitlines()[0]
+    return first.removeprefix("# Generated from ").split(" — ")[0]

@@ -1,0 +1,11 @@
+"""Shared pytest fixtures for the course's own test suite."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    # The course runs on asyncio (as Jupyter does); trio is not a target.
+    return "asyncio"

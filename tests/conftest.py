@@ -9,3 +9,7 @@ import pytest
 def anyio_backend() -> str:
     # The course runs on asyncio (as Jupyter does); trio is not a target.
     return "asyncio"
+
+
+# Fixture notebooks under tests/ are inputs to tests, not notebooks to validate with nbval.
+collect_ignore_glob = ["*.ipynb"]

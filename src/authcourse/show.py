@@ -109,14 +109,10 @@ def _set_cookie(value: str, reveal: bool) -> str:
 def _mask_query(url: str) -> str:
     # Authorization codes, states and tokens ride in redirect URLs; keep the parameter
     # names visible and hide their values.
-    parsed = httpx2.URL(url)
-    if not parsed.query:
+    base, has_query, query = url.partition("?")
+    if not has_query:
         return url
-    masked = [
-        (key, MASK if _SECRET_FIELD.search(key) or key == "state" else value)
-        for key, value in parsed.params.multi_items()
-    ]
-    return str(parsed.copy_with(params=masked))
+    return base + "?" + "&".join(_mask_form_pair(pair, also={"state"}) for pair in query.split("&"))
 
 
 def _body_text(content: bytes, content_type: str, reveal: bool) -> str:
@@ -134,9 +130,10 @@ def _body_text(content: bytes, content_type: str, reveal: bool) -> str:
     return text if reveal else mask_text(text)
 
 
-def _mask_form_pair(pair: str) -> str:
+def _mask_form_pair(pair: str, also: frozenset[str] | set[str] = frozenset()) -> str:
     key, has_value, _ = pair.partition("=")
-    return f"{key}={MASK}" if has_value and _SECRET_FIELD.search(key) else pair
+    secret = _SECRET_FIELD.search(key) or key in also
+    return f"{key}={MASK}" if has_value and secret else pair
 
 
 def _mask_json(data: object) -> object:

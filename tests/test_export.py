@@ -1,0 +1,105 @@
+"""The notebook → clouddocs exporter: banner, cell order, one source per module, staleness."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from authcourse import export
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A miniature repository: one chapter notebook and an empty package folder."""
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "package").mkdir()
+    shutil.copy(FIXTURES / "99_export_source.ipynb", tmp_path / "notebooks" / "99_fixture.ipynb")
+    return tmp_path
+
+
+def write(repo: Path) -> list[str]:
+    return export.write(repo, repo / "notebooks", repo / "package")
+
+
+def stale(repo: Path) -> list[str]:
+    return export.stale_files(repo, repo / "notebooks", repo / "package")
+
+
+def test_export_cells_become_modules_in_notebook_order(repo: Path) -> None:
+    assert write(repo) == ["package/farewell.py", "package/greeting.py"]
+    greeting = (repo / "package" / "greeting.py").read_text()
+    assert greeting.startswith(
+        "# Generated from notebooks/99_fixture.ipynb — edit the notebook, not this file.\n"
+    )
+    assert greeting.index("def greet(") < greeting.index("def shout(")
+    # The directive line itself and non-exported cells stay out of the module.
+    assert "#| export" not in greeting
+    assert 'greet("Ada")' not in greeting
+
+
+def test_generated_module_runs(repo: Path) -> None:
+    write(repo)
+    namespace: dict[str, object] = {}
+    exec((repo / "package" / "greeting.py").read_text(), namespace)
+    assert namespace["shout"]("ada") == "HELLO, ADA!"  # type: ignore[operator]
+
+
+def test_fresh_export_is_not_stale_and_rewrites_nothing(repo: Path) -> None:
+    write(repo)
+    assert stale(repo) == []
+    assert write(repo) == []
+
+
+def test_hand_edited_module_is_named_as_stale(repo: Path) -> None:
+    write(repo)
+    module = repo / "package" / "greeting.py"
+    module.write_text(module.read_text() + "\nPATCHED = True\n")
+    [problem] = stale(repo)
+    assert problem.startswith("package/greeting.py differs from notebooks/99_fixture.ipynb")
+
+
+def test_changed_notebook_makes_module_stale(repo: Path) -> None:
+    write(repo)
+    path = repo / "notebooks" / "99_fixture.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells[1].source = notebook.cells[1].source.replace("Hello", "Hi")
+    nbformat.write(notebook, path)
+    assert [p.split(" ")[0] for p in stale(repo)] == ["package/greeting.py"]
+
+
+def test_missing_and_orphaned_modules_are_reported(repo: Path) -> None:
+    write(repo)
+    (repo / "package" / "farewell.py").unlink()
+    orphan = repo / "package" / "old.py"
+    orphan.write_text(export.BANNER.format(source="notebooks/00_gone.ipynb") + "X = 1\n")
+    handwritten = repo / "package" / "__init__.py"
+    handwritten.write_text('"""Hand-written, not generated."""\n')
+    problems = stale(repo)
+    assert problems == [
+        "package/farewell.py is missing (run `make export`)",
+        "package/old.py is generated but no notebook exports it any more (delete it or run"
+        " `make export`)",
+    ]
+    write(repo)
+    assert not orphan.exists() and handwritten.exists()
+
+
+def test_a_module_cannot_come_from_two_notebooks(repo: Path) -> None:
+    shutil.copy(repo / "notebooks" / "99_fixture.ipynb", repo / "notebooks" / "98_other.ipynb")
+    with pytest.raises(export.ExportError, match="exported from both"):
+        write(repo)
+
+
+@pytest.mark.parametrize("target", ["clouddocs", "other.module", "clouddocs.a.b"])
+def test_export_target_must_be_a_clouddocs_module(repo: Path, target: str) -> None:
+    path = repo / "notebooks" / "99_fixture.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells[4].source = f"#| export {target}\nX = 1"
+    nbformat.write(notebook, path)
+    with pytest.raises(export.ExportError, match="cell 5"):
+        write(repo)

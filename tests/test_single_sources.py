@@ -1,0 +1,51 @@
+"""The repository's generated files match their sources (DESIGN §3).
+
+These are the tests behind "a stale lab or a hand-edited clouddocs module fails
+`make test` with a message that names the file".
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from authcourse import export, labs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_clouddocs_matches_the_notebooks() -> None:
+    problems = export.stale_files(ROOT, ROOT / "notebooks", ROOT / "src" / "clouddocs")
+    assert not problems, "\n".join(problems)
+
+
+def test_labs_match_the_solutions() -> None:
+    problems = labs.stale_files(ROOT, ROOT / "solutions", ROOT / "labs")
+    assert not problems, "\n".join(problems)
+
+
+def test_labs_and_solutions_pair_up_and_carry_no_outputs() -> None:
+    solutions = sorted(path.name for path in (ROOT / "solutions").glob("*.ipynb"))
+    assert sorted(path.name for path in (ROOT / "labs").glob("*.ipynb")) == solutions
+    for lab in (ROOT / "labs").glob("*.ipynb"):
+        assert '"output_type"' not in lab.read_text(), f"{lab.name} carries outputs"
+
+
+def test_environment_yml_adds_nothing_to_pyproject() -> None:
+    # conda/Binder must get exactly the pip set: Python pinned, the repo installed with [dev].
+    lines = [
+        line.strip()
+        for line in (ROOT / "environment.yml").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    conda_deps = lines[lines.index("dependencies:") + 1 :]
+    assert conda_deps == ["- python=3.11", "- pip", "- pip:", "- -e .[dev]"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"].startswith(">=3.11")
+    assert "dev" in project["optional-dependencies"]
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme
+    assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")

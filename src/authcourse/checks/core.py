@@ -10,9 +10,9 @@ thread, because a Jupyter kernel already has a loop running in the main thread.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import enum
 import inspect
+import threading
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +23,9 @@ CaseFunction = Callable[[Namespace], None | Awaitable[None]]
 
 #: A case that takes longer than this is reported as crashed (it is most likely stuck).
 CASE_TIMEOUT_SECONDS = 10.0
+
+#: Longer messages (a learner's value printed with ``repr``) are cut to this many characters.
+MESSAGE_LIMIT = 300
 
 
 class CheckFailed(AssertionError):
@@ -189,32 +192,48 @@ def run_exercise(exercise: Exercise, namespace: Namespace) -> ExerciseResult:
 
 
 def _run_case(case: Case, namespace: Namespace) -> CaseResult:
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(_call_case, case.run, namespace)
+    # A daemon thread, not a pool: a learner's endless loop must not keep check() (or the
+    # kernel's shutdown) waiting once the timeout has been reported.
+    outcome: list[BaseException | None] = []
+
+    def target() -> None:
         try:
-            future.result(timeout=CASE_TIMEOUT_SECONDS)
-        except concurrent.futures.TimeoutError:
-            return CaseResult(
-                case.description,
-                Status.CRASHED,
-                f"did not finish within {CASE_TIMEOUT_SECONDS:.0f} s (an endless loop or a"
-                " blocking call?)",
-            )
-        except CheckFailed as failure:
-            return CaseResult(
-                case.description,
-                Status.FAILED,
-                f"{failure.tried}: expected {failure.expected}, but got {failure.actual}",
-            )
+            _call_case(case.run, namespace)
         except BaseException as error:  # a learner's bug must become a row, not a crash
-            if _is_unfinished_stub(error):
-                return CaseResult(
-                    case.description,
-                    Status.NOT_STARTED,
-                    "the stub still raises NotImplementedError",
-                )
-            return CaseResult(case.description, Status.CRASHED, describe_crash(error))
-    return CaseResult(case.description, Status.PASSED)
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    worker = threading.Thread(target=target, name=f"authcourse-case-{case.description}")
+    worker.daemon = True
+    worker.start()
+    worker.join(CASE_TIMEOUT_SECONDS)
+    if not outcome:
+        return CaseResult(
+            case.description,
+            Status.CRASHED,
+            f"did not finish within {CASE_TIMEOUT_SECONDS:g} s (an endless loop or a"
+            " blocking call?)",
+        )
+    error = outcome[0]
+    if error is None:
+        return CaseResult(case.description, Status.PASSED)
+    if isinstance(error, CheckFailed):
+        return CaseResult(
+            case.description,
+            Status.FAILED,
+            shorten(f"{error.tried}: expected {error.expected}, but got {error.actual}"),
+        )
+    if _is_unfinished_stub(error):
+        return CaseResult(
+            case.description, Status.NOT_STARTED, "the stub still raises NotImplementedError"
+        )
+    return CaseResult(case.description, Status.CRASHED, shorten(describe_crash(error)))
+
+
+def shorten(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _call_case(run: CaseFunction, namespace: Namespace) -> None:
@@ -229,9 +248,12 @@ async def _await(awaitable: Awaitable[None]) -> None:
 
 def _is_unfinished_stub(error: BaseException) -> bool:
     # An app may wrap the learner's exception in an ExceptionGroup (anyio task groups).
+    # An app may also re-raise it as the explicit cause of its own error.
+    if isinstance(error, NotImplementedError):
+        return True
     if isinstance(error, BaseExceptionGroup):
         return any(_is_unfinished_stub(inner) for inner in error.exceptions)
-    return isinstance(error, NotImplementedError)
+    return error.__cause__ is not None and _is_unfinished_stub(error.__cause__)
 
 
 def describe_crash(error: BaseException) -> str:

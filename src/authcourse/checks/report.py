@@ -15,6 +15,8 @@ class Report:
 
     results: Sequence[ExerciseResult]
     show_total: bool = False
+    #: Set when there was nothing to check (an unknown exercise id or chapter).
+    problem: str = ""
 
     @property
     def score(self) -> float:
@@ -29,7 +31,7 @@ class Report:
         return all(result.status is Status.PASSED for result in self.results)
 
     def text(self) -> str:
-        lines: list[str] = []
+        lines: list[str] = [f"⚠️ {self.problem}"] if self.problem else []
         for result in self.results:
             exercise = result.exercise
             lines.append(
@@ -38,7 +40,7 @@ class Report:
             for case in result.cases:
                 detail = f" — {case.message}" if case.message else ""
                 lines.append(f"  {case.status.icon} {case.description}{detail}")
-        if self.show_total:
+        if self.show_total and self.results:
             lines.append(f"Total: {_points(self.score)}/{self.max_score} points")
         return "\n".join(lines)
 
@@ -50,6 +52,8 @@ class Report:
 
     def _repr_html_(self) -> str:
         parts: list[str] = ['<div class="authcourse-report">']
+        if self.problem:
+            parts.append(f"<p>⚠️ {html.escape(self.problem)}</p>")
         for result in self.results:
             exercise = result.exercise
             parts.append(
@@ -60,7 +64,7 @@ class Report:
                 detail = f" — {html.escape(case.message)}" if case.message else ""
                 parts.append(f"<li>{case.status.icon} {html.escape(case.description)}{detail}</li>")
             parts.append("</ul>")
-        if self.show_total:
+        if self.show_total and self.results:
             parts.append(f"<p><b>Total: {_points(self.score)}/{self.max_score} points</b></p>")
         parts.append("</div>")
         return "".join(parts)

@@ -24,8 +24,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# JupyterLab refuses to run as root unless told; containers and Binder-like setups run as root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=. README.md
+	$(BIN)/jupyter lab --ServerApp.root_dir=. $(ROOT_FLAG) README.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,176 @@
+"""Fixtures for the identity provider tests: a provider with the course's users and clients."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx2
+import jwt
+import pytest
+from authlib.common.security import generate_token
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+from authcourse.client import asgi_client
+from authcourse.clock import FrozenClock
+from authcourse.idp import IdentityProvider, sign_in
+
+ISSUER = "https://idp.test"
+CALLBACK = "https://clouddocs.test/auth/callback"
+SPA_CALLBACK = "https://clouddocs.test/spa/callback"
+WEB_SECRET = "web-secret-0123456789"
+SYNC_SECRET = "sync-secret-0123456789"
+PASSWORD = "correct horse battery staple"
+
+
+def make_provider(issuer: str = ISSUER, clock: FrozenClock | None = None) -> IdentityProvider:
+    """A provider set up like the course's: alice, a web app, an SPA and a back-end service."""
+    idp = IdentityProvider(issuer=issuer, clock=clock)
+    idp.add_user(
+        "alice",
+        PASSWORD,
+        email="alice@example.com",
+        email_verified=True,
+        name="Alice Liddell",
+        picture="https://example.com/alice.png",
+        hd="example.com",
+    )
+    idp.add_client(
+        "clouddocs-web",
+        secret=WEB_SECRET,
+        redirect_uris=[CALLBACK],
+        grant_types=["authorization_code", "refresh_token"],
+        scope="openid profile email",
+    )
+    idp.add_client("clouddocs-spa", redirect_uris=[SPA_CALLBACK])
+    idp.add_client(
+        "sync-service", secret=SYNC_SECRET, grant_types=["client_credentials"], scope="docs:read"
+    )
+    return idp
+
+
+@pytest.fixture
+def idp() -> IdentityProvider:
+    return make_provider()
+
+
+@pytest.fixture
+async def user_agent(idp: IdentityProvider) -> AsyncIterator[httpx2.AsyncClient]:
+    """The user's browser, pointed at the provider."""
+    async with asgi_client(idp.app, base_url=idp.issuer) as client:
+        yield client
+
+
+def relying_party(idp: IdentityProvider, client_id: str, **kwargs: Any) -> AsyncOAuth2Client:
+    """Authlib's own OAuth client, talking to the provider in-process."""
+    return AsyncOAuth2Client(
+        client_id,
+        code_challenge_method="S256",
+        transport=httpx2.ASGITransport(app=idp.app),
+        **kwargs,
+    )
+
+
+def web_client(idp: IdentityProvider) -> AsyncOAuth2Client:
+    return relying_party(
+        idp,
+        "clouddocs-web",
+        client_secret=WEB_SECRET,
+        redirect_uri=CALLBACK,
+        scope="openid profile email",
+    )
+
+
+def spa_client(idp: IdentityProvider) -> AsyncOAuth2Client:
+    return relying_party(
+        idp,
+        "clouddocs-spa",
+        token_endpoint_auth_method="none",
+        redirect_uri=SPA_CALLBACK,
+        scope="openid profile email",
+    )
+
+
+@dataclass
+class Authorization:
+    """What a relying party holds after the user signed in: the callback URL and its secrets."""
+
+    callback_url: str
+    state: str
+    code_verifier: str | None
+    nonce: str
+
+    @property
+    def code(self) -> str:
+        return parse_qs(urlsplit(self.callback_url).query)["code"][0]
+
+
+async def authorize(
+    user_agent: httpx2.AsyncClient,
+    rp: AsyncOAuth2Client,
+    *,
+    pkce: bool = True,
+    password: str = PASSWORD,
+) -> Authorization:
+    """Run the front-channel half of the code flow: authorization URL, login, callback."""
+    verifier = generate_token(48) if pkce else None
+    nonce = generate_token(16)
+    url, state = rp.create_authorization_url(
+        ISSUER + "/authorize", code_verifier=verifier, nonce=nonce
+    )
+    response = await sign_in(user_agent, url, username="alice", password=password)
+    assert response.status_code == 303, response.text
+    return Authorization(response.headers["location"], state, verifier, nonce)
+
+
+async def exchange(rp: AsyncOAuth2Client, authorization: Authorization) -> dict[str, Any]:
+    extra = {"code_verifier": authorization.code_verifier} if authorization.code_verifier else {}
+    # Passing ``state`` makes Authlib check it against the callback (CSRF defence).
+    token = await rp.fetch_token(
+        ISSUER + "/token",
+        authorization_response=authorization.callback_url,
+        state=authorization.state,
+        **extra,
+    )
+    return dict(token)
+
+
+async def fetch_jwks(idp: IdentityProvider) -> jwt.PyJWKSet:
+    async with asgi_client(idp.app, base_url=idp.issuer) as client:
+        response = await client.get("/jwks")
+    return jwt.PyJWKSet.from_dict(response.json())
+
+
+def verify_id_token(
+    id_token: str,
+    jwks: jwt.PyJWKSet,
+    *,
+    issuer: str,
+    audience: str,
+    nonce: str,
+    access_token: str,
+) -> dict[str, Any]:
+    """Validate an ID token the way a relying party must (OpenID Connect Core §3.1.3.7)."""
+    kid = jwt.get_unverified_header(id_token)["kid"]
+    claims: dict[str, Any] = jwt.decode(
+        id_token,
+        jwks[kid].key,
+        algorithms=["RS256"],
+        audience=audience,
+        issuer=issuer,
+        options={"require": ["iss", "aud", "exp", "iat", "sub", "auth_time", "nonce", "at_hash"]},
+    )
+    assert claims["nonce"] == nonce
+    digest = hashlib.sha256(access_token.encode()).digest()
+    expected_at_hash = base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+    assert claims["at_hash"] == expected_at_hash
+    return claims
+
+
+def basic_auth(client_id: str, secret: str) -> dict[str, str]:
+    credentials = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {credentials}"}

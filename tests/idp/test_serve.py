@@ -1,0 +1,44 @@
+"""The provider over real HTTP: uvicorn on a loopback port, reached through the network stack."""
+
+from __future__ import annotations
+
+import httpx2
+import jwt
+import pytest
+from authlib.oidc.discovery import OpenIDProviderMetadata
+
+from authcourse.idp import IdentityProvider, serve
+
+from .conftest import SYNC_SECRET
+
+
+@pytest.mark.anyio
+async def test_discovery_jwks_and_token_over_loopback_http(idp: IdentityProvider) -> None:
+    with serve(idp) as base_url:
+        assert base_url.startswith("http://127.0.0.1:")
+        async with httpx2.AsyncClient(base_url=base_url) as client:
+            metadata = (await client.get("/.well-known/openid-configuration")).json()
+            jwks = jwt.PyJWKSet.from_dict((await client.get("/jwks")).json())
+            token = await client.post(
+                "/token",
+                data={"grant_type": "client_credentials"},
+                auth=("sync-service", SYNC_SECRET),
+            )
+
+    OpenIDProviderMetadata(metadata).validate()
+    access_token = token.json()["access_token"]
+    kid = jwt.get_unverified_header(access_token)["kid"]
+    claims = jwt.decode(access_token, jwks[kid].key, algorithms=["RS256"], audience="sync-service")
+    assert claims["iss"] == idp.issuer
+
+
+def test_the_server_stops_when_the_block_ends(idp: IdentityProvider) -> None:
+    with serve(idp) as base_url:
+        assert httpx2.get(base_url + "/jwks").status_code == 200
+    with pytest.raises(httpx2.ConnectError):
+        httpx2.get(base_url + "/jwks")
+
+
+def test_only_loopback_addresses_are_served(idp: IdentityProvider) -> None:
+    with pytest.raises(ValueError, match="loopback"), serve(idp, host="0.0.0.0"):
+        pass

@@ -1,0 +1,117 @@
+# Generated from notebooks/02_passwords_sessions.ipynb — edit the notebook, not this file.
+# Regenerate with `make export`; `make test` fails when this file and the notebook disagree.
+
+"""Password hashing for CloudDocs: Argon2id at OWASP parameters, with upgrade on login.
+
+``PasswordHasher`` hashes new passwords with Argon2id, verifies any hash CloudDocs has
+ever stored (Argon2id, legacy bcrypt, legacy unsalted SHA-1) and says when a stored hash
+should be replaced, so old hashes are upgraded the next time their owner logs in.
+"""
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+import argon2
+import bcrypt
+from argon2.exceptions import InvalidHashError, VerificationError
+
+
+@dataclass(frozen=True)
+class Argon2Profile:
+    """Argon2id cost parameters: memory in KiB, passes over it, and lanes."""
+
+    memory_kib: int
+    time_cost: int
+    parallelism: int
+
+
+#: OWASP Password Storage Cheat Sheet: Argon2id with 19 MiB, 2 iterations, 1 lane.
+OWASP_ARGON2 = Argon2Profile(memory_kib=19456, time_cost=2, parallelism=1)
+
+#: Deliberately weak, for tests only: hashing in microseconds keeps test suites fast.
+#: Never use it in production; pass it explicitly where a test needs it.
+TEST_ARGON2 = Argon2Profile(memory_kib=64, time_cost=1, parallelism=1)
+
+
+class HashScheme(StrEnum):
+    """Which algorithm produced a stored hash."""
+
+    ARGON2ID = "argon2id"
+    BCRYPT = "bcrypt"
+    SHA1_UNSALTED = "sha1-unsalted"
+    UNKNOWN = "unknown"
+
+
+_BCRYPT = re.compile(r"^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$")
+_SHA1_HEX = re.compile(r"^[0-9a-fA-F]{40}$")
+
+
+def identify(stored_hash: str) -> HashScheme:
+    """Recognise a stored hash by its shape (never by trying to verify it)."""
+    if stored_hash.startswith("$argon2id$"):
+        return HashScheme.ARGON2ID
+    if _BCRYPT.match(stored_hash):
+        return HashScheme.BCRYPT
+    if _SHA1_HEX.match(stored_hash):
+        return HashScheme.SHA1_UNSALTED
+    return HashScheme.UNKNOWN
+
+
+class PasswordHasher:
+    """Hash with Argon2id at ``profile``; verify current and legacy hashes; flag upgrades."""
+
+    def __init__(self, profile: Argon2Profile = OWASP_ARGON2) -> None:
+        self.profile = profile
+        self._argon2 = argon2.PasswordHasher(
+            time_cost=profile.time_cost,
+            memory_cost=profile.memory_kib,
+            parallelism=profile.parallelism,
+            type=argon2.Type.ID,
+        )
+        self._dummy_hash: str | None = None
+
+    def hash(self, password: str) -> str:
+        """A salted Argon2id hash in PHC format (``$argon2id$v=19$m=…,t=…,p=…$salt$hash``)."""
+        return self._argon2.hash(password)
+
+    def verify(self, stored_hash: str, password: str) -> bool:
+        """True if ``password`` matches ``stored_hash``; False for a mismatch or a malformed hash."""
+        scheme = identify(stored_hash)
+        if scheme is HashScheme.ARGON2ID:
+            try:
+                return self._argon2.verify(stored_hash, password)
+            except (VerificationError, InvalidHashError):
+                return False
+        if scheme is HashScheme.BCRYPT:
+            try:
+                return bcrypt.checkpw(password.encode(), stored_hash.encode())
+            except ValueError:  # e.g. bcrypt 5 refuses passwords over 72 bytes
+                return False
+        if scheme is HashScheme.SHA1_UNSALTED:
+            computed = hashlib.sha1(password.encode()).hexdigest()
+            return hmac.compare_digest(computed, stored_hash.lower())
+        return False
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        """True if the hash is legacy or was made with other Argon2 parameters than ours."""
+        if identify(stored_hash) is not HashScheme.ARGON2ID:
+            return True
+        try:
+            return self._argon2.check_needs_rehash(stored_hash)
+        except (InvalidHashError, ValueError):
+            return True
+
+    @property
+    def dummy_hash(self) -> str:
+        """A hash of a random password at our profile: verified when an account does not exist,
+        so a login for an unknown email costs the same time as one for a known email."""
+        if self._dummy_hash is None:
+            self._dummy_hash = self.hash(secrets.token_urlsafe(16))
+        return self._dummy_hash
+
+    def __repr__(self) -> str:
+        return f"PasswordHasher({self.profile})"

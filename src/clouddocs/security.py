@@ -1,0 +1,301 @@
+# Generated from notebooks/01_mental_model.ipynb — edit the notebook, not this file.
+# Regenerate with `make export`; `make test` fails when this file and the notebook disagree.
+
+"""CloudDocs' security building blocks from chapter 1, reused by every later chapter.
+
+- ``bearer_challenge`` / ``unauthorized``: the exact 401 of RFC 6750 §3, with
+  ``WWW-Authenticate`` (RFC 9110 §11.6.1 requires it on every 401).
+- ``bearer_auth``: a dependency factory that turns any token verifier into a
+  ``Depends``-able "who is calling?" check.
+- ``not_permitted`` / ``not_found``: 403, or 404 when policy hides that a resource exists.
+- ``SecurityHeadersMiddleware`` and ``add_cors``: the transport-layer headers.
+- ``route_inventory`` / ``unprotected_routes``: every route that no auth dependency guards.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, HTTPException, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+#: The protection space named in every challenge (RFC 9110 §11.5).
+DEFAULT_REALM = "clouddocs"
+
+Principal_T = TypeVar("Principal_T")
+
+#: Anything that maps a presented token to who it belongs to, or None when it is not valid.
+TokenVerifier = Callable[[str], Awaitable[Principal_T | None]]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a stable subject id and the scopes their credential grants."""
+
+    subject: str
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+
+def _quoted(value: str) -> str:
+    # auth-param values are quoted-strings (RFC 9110 §5.6.4): escape backslash and quote.
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def bearer_challenge(
+    error: str | None = None,
+    description: str | None = None,
+    *,
+    scope: str | None = None,
+    realm: str = DEFAULT_REALM,
+) -> str:
+    """The ``WWW-Authenticate`` value for a Bearer challenge (RFC 6750 §3).
+
+    No ``error`` when the request carried no credentials (§3.1 says not to add one);
+    ``error="invalid_token"`` when a token was sent but is not valid;
+    ``error="insufficient_scope"`` (with 403) when it is valid but lacks ``scope``.
+    """
+    params = [f"realm={_quoted(realm)}"]
+    if error is not None:
+        params.append(f"error={_quoted(error)}")
+    if description is not None:
+        params.append(f"error_description={_quoted(description)}")
+    if scope is not None:
+        params.append(f"scope={_quoted(scope)}")
+    return "Bearer " + ", ".join(params)
+
+
+def unauthorized(
+    error: str | None = None, description: str | None = None, *, realm: str = DEFAULT_REALM
+) -> HTTPException:
+    """A 401 that tells the client how to authenticate (never a bare 401)."""
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail="Not authenticated",
+        headers={
+            "WWW-Authenticate": bearer_challenge(error, description, realm=realm),
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def bearer_auth(
+    verify: TokenVerifier[Principal_T],
+    *,
+    realm: str = DEFAULT_REALM,
+    scheme_name: str = "BearerToken",
+) -> Callable[[HTTPAuthorizationCredentials | None], Awaitable[Principal_T]]:
+    """A FastAPI dependency that returns the caller, or answers 401.
+
+    ``verify`` receives the token and returns the principal, or None when the token is
+    unknown, expired or forged. Chapters 3 to 6 plug JWT, API-key and OAuth verifiers in
+    here; the 401s stay the same:
+
+    - no ``Authorization: Bearer …`` header → 401, challenge without an error code;
+    - a token that ``verify`` rejects → 401 with ``error="invalid_token"``.
+    """
+    # auto_error=False: we answer missing credentials ourselves, with the realm.
+    scheme = HTTPBearer(auto_error=False, scheme_name=scheme_name)
+
+    async def authenticate(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(scheme)],
+    ) -> Principal_T:
+        if credentials is None:
+            raise unauthorized(realm=realm)
+        principal = await verify(credentials.credentials)
+        if principal is None:
+            # One message for every reason, so a caller cannot probe why a token failed.
+            raise unauthorized("invalid_token", "The access token is not valid.", realm=realm)
+        return principal
+
+    return authenticate
+
+
+NOT_FOUND_DETAIL = "Not Found"
+
+
+def not_found() -> HTTPException:
+    """The 404 for a resource that does not exist; same body as FastAPI's own 404."""
+    return HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=NOT_FOUND_DETAIL)
+
+
+def not_permitted(*, hide_existence: bool) -> HTTPException:
+    """The answer when an authenticated caller may not touch an existing resource.
+
+    ``hide_existence=False``: 403, honest and easier to debug (RFC 9110 §15.5.4).
+    ``hide_existence=True``: a 404 indistinguishable from ``not_found()``, so ids cannot be
+    probed to learn what exists (RFC 9110 §15.5.5 allows exactly this).
+    """
+    if hide_existence:
+        return not_found()
+    return HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="Forbidden")
+
+
+from collections.abc import Sequence
+
+from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: Two years, the value the HSTS preload list asks for (RFC 6797 §6.1.1).
+HSTS_MAX_AGE_SECONDS = 63_072_000
+
+_CREDENTIAL_HEADERS = {b"authorization", b"cookie"}
+
+
+class SecurityHeadersMiddleware:
+    """Adds the transport-layer headers every CloudDocs response needs.
+
+    - ``Strict-Transport-Security``: browsers use HTTPS only for this host from now on.
+    - ``X-Content-Type-Options: nosniff``: a JSON body is never run as a script.
+    - ``Cache-Control: no-store`` on anything touching credentials: requests that carry
+      ``Authorization`` or a cookie, responses that set a cookie, and 401/403 answers, so
+      no shared cache or back button keeps a copy.
+
+    A plain ASGI middleware (not ``BaseHTTPMiddleware``): cheaper, and it never buffers.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        hsts_max_age: int = HSTS_MAX_AGE_SECONDS,
+        include_subdomains: bool = True,
+    ) -> None:
+        self.app = app
+        subdomains = "; includeSubDomains" if include_subdomains else ""
+        self.hsts = f"max-age={hsts_max_age}{subdomains}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        carries_credentials = any(name in _CREDENTIAL_HEADERS for name, _ in scope["headers"])
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Strict-Transport-Security"] = self.hsts
+                headers["X-Content-Type-Options"] = "nosniff"
+                answers_credentials = "set-cookie" in headers or message["status"] in (401, 403)
+                if carries_credentials or answers_credentials:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def add_cors(app: FastAPI, allowed_origins: Sequence[str]) -> None:
+    """Allow cross-origin calls from an explicit list of HTTPS origins, never ``*``.
+
+    A wildcard (or a reflected ``Origin``) lets any website read responses meant for the
+    user; with credentials that is account takeover by visiting a page.
+    """
+    for origin in allowed_origins:
+        if origin in ("*", "null") or not origin.startswith("https://") or origin.endswith("/"):
+            raise ValueError(f"CORS origins must be exact https://host[:port], got {origin!r}")
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(allowed_origins),
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type"],
+    )
+
+
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import fastapi.routing
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi.security.base import SecurityBase
+from starlette.routing import BaseRoute, Mount
+
+#: The routes FastAPI adds for its interactive docs. Allow-list them on purpose, or turn
+#: them off in production with ``FastAPI(docs_url=None, redoc_url=None, openapi_url=None)``.
+FASTAPI_DOCS_ROUTES = frozenset(
+    {"GET /openapi.json", "GET /docs", "GET /docs/oauth2-redirect", "GET /redoc"}
+)
+
+
+@dataclass(frozen=True)
+class RouteReport:
+    """One endpoint and the authentication schemes that guard it (empty: none)."""
+
+    method: str
+    path: str
+    auth_schemes: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """``"GET /documents/{document_id}"``, the form allow-lists use."""
+        return f"{self.method} {self.path}"
+
+    @property
+    def protected(self) -> bool:
+        return bool(self.auth_schemes)
+
+
+def route_inventory(app: FastAPI) -> list[RouteReport]:
+    """Every (method, path) of an app with the security schemes found in its dependencies.
+
+    The whole dependency tree is walked, so a scheme used by a dependency of a dependency
+    counts, and so do router- and app-level ``dependencies=[...]``. Mounted sub-apps are
+    walked too; a mount that is not a FastAPI/Starlette app (static files, a WSGI app)
+    cannot be inspected and is reported as ``* /prefix/{path}`` with no scheme.
+    """
+    found = list(_walk(app.routes, prefix=""))
+    return sorted(found, key=lambda report: (report.path, report.method))
+
+
+def unprotected_routes(app: FastAPI, public: Collection[str] = FASTAPI_DOCS_ROUTES) -> list[str]:
+    """``"METHOD /path"`` of every route with no auth dependency and not allow-listed.
+
+    ``public`` lists the routes that are meant to be open, one ``"METHOD /path"`` each.
+    An empty answer is what a secure-by-default app looks like.
+    """
+    return [
+        report.key
+        for report in route_inventory(app)
+        if not report.protected and report.key not in public
+    ]
+
+
+def _walk(routes: Sequence[BaseRoute], prefix: str) -> Iterator[RouteReport]:
+    for route in _effective_routes(routes):
+        original = getattr(route, "original_route", route)
+        path = prefix + str(getattr(route, "path", "?"))
+        if isinstance(original, APIRoute | APIWebSocketRoute):
+            schemes = tuple(sorted(set(_security_schemes(route.dependant))))
+            for method in sorted(getattr(route, "methods", None) or {"WEBSOCKET"}):
+                yield RouteReport(method, path, schemes)
+        elif isinstance(original, Mount):
+            inner = getattr(route.app, "routes", None)
+            if inner is None:
+                yield RouteReport("*", path + "/{path}", ())
+            else:
+                yield from _walk(inner, path)
+        else:
+            # Plain Starlette routes (FastAPI's docs, app.add_route) have no dependencies.
+            for method in sorted(getattr(route, "methods", None) or {"*"}):
+                if method != "HEAD":
+                    yield RouteReport(method, path, ())
+
+
+def _effective_routes(routes: Sequence[BaseRoute]) -> list[Any]:
+    # Recent FastAPI keeps an included router as a single entry of app.routes;
+    # iter_route_contexts expands it into its routes with the router's prefix and
+    # dependencies applied, exactly as the OpenAPI generator sees them. Older FastAPI
+    # copies routes into app.routes already, so they are used as they are.
+    expand = getattr(fastapi.routing, "iter_route_contexts", None)
+    return list(expand(routes)) if expand is not None else list(routes)
+
+
+def _security_schemes(dependant: Dependant) -> Iterator[str]:
+    call: object = dependant.call  # a SecurityBase instance is the dependency itself
+    if isinstance(call, SecurityBase):
+        yield call.scheme_name
+    for sub_dependant in dependant.dependencies:
+        yield from _security_schemes(sub_dependant)

@@ -1,0 +1,162 @@
+# Generated from notebooks/02_passwords_sessions.ipynb — edit the notebook, not this file.
+# Regenerate with `make export`; `make test` fails when this file and the notebook disagree.
+
+"""Server-side sessions: random ids in a ``__Host-`` cookie, only their SHA-256 in the database.
+
+A session id is a 256-bit secret from ``secrets``. The database keeps its SHA-256, so a
+leaked table (backup, replica, SQL injection) cannot be replayed as cookies. Each
+session ends after ``idle_timeout`` without use or ``absolute_timeout`` after login,
+whichever comes first, measured by the injected clock.
+"""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from fastapi import HTTPException, Request, Response, status
+from sqlalchemy import Float, ForeignKey, String, delete
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from authcourse.clock import Clock, SystemClock
+from clouddocs.db import Base, Database
+
+SESSION_COOKIE = "__Host-session"
+SESSION_ID_BYTES = 32  # 256 bits
+
+
+class WebSession(Base):
+    """One logged-in browser. ``id_hash`` is the SHA-256 (hex) of the cookie value."""
+
+    __tablename__ = "web_sessions"
+    # The chapter notebook runs this class and imports the generated module: keep one table.
+    __table_args__ = {"keep_existing": True}
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[float] = mapped_column(Float)  # epoch seconds, from the clock
+    last_seen_at: Mapped[float] = mapped_column(Float)
+
+
+def new_session_id() -> str:
+    """256 random bits, URL-safe base64 (43 characters)."""
+    return secrets.token_urlsafe(SESSION_ID_BYTES)
+
+
+def hash_session_id(session_id: str) -> str:
+    """What the database stores. A fast hash is right here: the id already has 256 bits of
+    entropy, so there is nothing to brute-force (unlike a password)."""
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """How long a session lives (OWASP ASVS 5.0 section 7.3)."""
+
+    idle_timeout: timedelta = timedelta(minutes=30)
+    absolute_timeout: timedelta = timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class CurrentSession:
+    """What a route learns about the caller: who they are and which session they used."""
+
+    user_id: int
+    session_id: str
+
+
+class SessionManager:
+    """Creates, resolves and ends sessions; ``require_session`` is the FastAPI dependency."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        clock: Clock | None = None,
+        policy: SessionPolicy | None = None,
+        cookie_name: str = SESSION_COOKIE,
+    ) -> None:
+        self.database = database
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.policy = policy or SessionPolicy()
+        self.cookie_name = cookie_name
+
+    async def start(self, db: AsyncSession, user_id: int, *, replacing: str | None = None) -> str:
+        """Log ``user_id`` in with a brand-new id; the id the browser had before (if any)
+        is deleted, so an id planted before login is worthless after it (fixation)."""
+        if replacing is not None:
+            await db.execute(
+                delete(WebSession).where(WebSession.id_hash == hash_session_id(replacing))
+            )
+        session_id = new_session_id()
+        now = self.clock.time()
+        db.add(
+            WebSession(
+                id_hash=hash_session_id(session_id),
+                user_id=user_id,
+                created_at=now,
+                last_seen_at=now,
+            )
+        )
+        await db.commit()
+        return session_id
+
+    async def resolve(self, db: AsyncSession, session_id: str) -> CurrentSession | None:
+        """The live session for ``session_id``, refreshing its idle timer; expired ones are deleted."""
+        record = await db.get(WebSession, hash_session_id(session_id))
+        if record is None:
+            return None
+        now = self.clock.time()
+        idle = now - record.last_seen_at > self.policy.idle_timeout.total_seconds()
+        too_old = now - record.created_at > self.policy.absolute_timeout.total_seconds()
+        if idle or too_old:
+            await db.delete(record)
+            await db.commit()
+            return None
+        record.last_seen_at = now
+        await db.commit()
+        return CurrentSession(user_id=record.user_id, session_id=session_id)
+
+    async def end(self, db: AsyncSession, session_id: str) -> None:
+        """Logout: the row goes, so the cookie is dead even if a copy survives somewhere."""
+        await db.execute(
+            delete(WebSession).where(WebSession.id_hash == hash_session_id(session_id))
+        )
+        await db.commit()
+
+    async def end_all(self, db: AsyncSession, user_id: int) -> int:
+        """Log out everywhere (after a password change, or a lost laptop); returns how many ended."""
+        ended = await db.execute(delete(WebSession).where(WebSession.user_id == user_id))
+        await db.commit()
+        return int(getattr(ended, "rowcount", 0) or 0)
+
+    def set_cookie(self, response: Response, session_id: str) -> None:
+        """``__Host-`` demands Secure, Path=/ and no Domain; HttpOnly keeps scripts out;
+        SameSite=Lax keeps the cookie off cross-site POSTs. No Max-Age: a browser-session
+        cookie, while the server enforces the real timeouts."""
+        response.set_cookie(
+            self.cookie_name, session_id, httponly=True, secure=True, samesite="lax", path="/"
+        )
+
+    def clear_cookie(self, response: Response) -> None:
+        response.delete_cookie(
+            self.cookie_name, httponly=True, secure=True, samesite="lax", path="/"
+        )
+
+    async def require_session(self, request: Request) -> CurrentSession:
+        """Dependency: the caller's live session, or 401 with ``WWW-Authenticate``."""
+        session_id = request.cookies.get(self.cookie_name)
+        if session_id:
+            async with self.database.sessions() as db:
+                current = await self.resolve(db, session_id)
+            if current is not None:
+                return current
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail="not logged in",
+            # Cookies have no registered auth scheme; this names the mechanism and the cookie.
+            headers={
+                "WWW-Authenticate": f'Cookie realm="clouddocs", cookie-name="{self.cookie_name}"'
+            },
+        )

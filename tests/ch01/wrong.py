@@ -1,0 +1,356 @@
+"""Known-wrong implementations of the chapter 1 lab: every one must be rejected by a check.
+
+Each is a mistake seen in real code. ``test_checks.py`` names, for each, the case that
+must catch it.
+"""
+
+from typing import Annotated, Any
+
+import fastapi.routing
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi.security import HTTPBearer
+from fastapi.security.base import SecurityBase
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clouddocs.db import Database, Document, User
+from clouddocs.security import (
+    Principal,
+    TokenVerifier,
+    bearer_auth,
+    bearer_challenge,
+    not_found,
+    not_permitted,
+    unauthorized,
+)
+
+# ----------------------------------------------------------------------------- 01.1
+
+
+def _scoped(verify: TokenVerifier[Principal], refuse: Any, grants: Any = None) -> Any:
+    """bearer_auth + a scope test; ``refuse`` builds the exception, ``grants`` the test."""
+    authenticate = bearer_auth(verify)
+
+    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        granted = grants(principal) if grants else None
+        if granted is False:
+            raise refuse()
+        return principal
+
+    return dependency
+
+
+def scope_401_for_missing_scope(verify: TokenVerifier[Principal], scope: str) -> Any:
+    """Answers 401 when the token lacks the scope (it is authenticated: 403 belongs)."""
+    return _scoped(verify, lambda: unauthorized("insufficient_scope"), lambda p: scope in p.scopes)
+
+
+def scope_403_without_challenge(verify: TokenVerifier[Principal], scope: str) -> Any:
+    """403 without WWW-Authenticate: the client cannot tell which scope is missing."""
+    return _scoped(verify, lambda: HTTPException(403, "Forbidden"), lambda p: scope in p.scopes)
+
+
+def scope_substring_match(verify: TokenVerifier[Principal], scope: str) -> Any:
+    """Tests the scope as a substring: docs:write-drafts wrongly grants docs:write."""
+
+    def grants(principal: Principal) -> bool:
+        return any(scope in granted for granted in principal.scopes)
+
+    refuse = lambda: HTTPException(  # noqa: E731
+        403, headers={"WWW-Authenticate": bearer_challenge("insufficient_scope", scope=scope)}
+    )
+    return _scoped(verify, refuse, grants)
+
+
+def scope_403_when_no_token(verify: TokenVerifier[Principal], scope: str) -> Any:
+    """Parses the header by hand and answers a missing token with 403."""
+
+    async def dependency(authorization: Annotated[str | None, Header()] = None) -> Principal:
+        if authorization is None or not authorization.startswith("Bearer "):
+            raise HTTPException(403, "Forbidden")
+        principal = await verify(authorization.removeprefix("Bearer "))
+        if principal is None:
+            raise unauthorized("invalid_token")
+        if scope not in principal.scopes:
+            raise HTTPException(
+                403,
+                headers={"WWW-Authenticate": bearer_challenge("insufficient_scope", scope=scope)},
+            )
+        return principal
+
+    return dependency
+
+
+def scope_bare_401(verify: TokenVerifier[Principal], scope: str) -> Any:
+    """401s with no WWW-Authenticate at all (RFC 9110 §15.5.2 requires it)."""
+
+    async def dependency(authorization: Annotated[str | None, Header()] = None) -> Principal:
+        token = (authorization or "").removeprefix("Bearer ")
+        principal = await verify(token) if token else None
+        if principal is None:
+            raise HTTPException(401, "Not authenticated")
+        if scope not in principal.scopes:
+            raise HTTPException(
+                403,
+                headers={"WWW-Authenticate": bearer_challenge("insufficient_scope", scope=scope)},
+            )
+        return principal
+
+    return dependency
+
+
+# ----------------------------------------------------------------------------- 01.2
+
+
+async def fetch_case_insensitive_email(
+    session: AsyncSession, document_id: int, user: User, *, hide_existence: bool
+) -> Document:
+    """Compares the owner's email ignoring case: Alice@ gets alice@'s documents."""
+    document = await session.get(Document, document_id)
+    if document is None or document.tenant_id != user.tenant_id:
+        raise not_found()
+    owner = await session.get(User, document.owner_id)
+    if owner is None or owner.email.casefold() != user.email.casefold():
+        raise not_permitted(hide_existence=hide_existence)
+    return document
+
+
+async def fetch_403_across_tenants(
+    session: AsyncSession, document_id: int, user: User, *, hide_existence: bool
+) -> Document:
+    """Ignores tenants: another customer's document answers 403, confirming it exists."""
+    document = await session.get(Document, document_id)
+    if document is None:
+        raise not_found()
+    if document.owner_id != user.id:
+        raise not_permitted(hide_existence=hide_existence)
+    return document
+
+
+async def fetch_hidden_404_with_other_body(
+    session: AsyncSession, document_id: int, user: User, *, hide_existence: bool
+) -> Document:
+    """Hides with a 404 whose body differs from a real not-found: existence still leaks."""
+    document = await session.get(Document, document_id)
+    if document is None or document.tenant_id != user.tenant_id:
+        raise not_found()
+    if document.owner_id != user.id:
+        if hide_existence:
+            raise HTTPException(404, "Document hidden")
+        raise HTTPException(403, "Forbidden")
+    return document
+
+
+async def fetch_without_owner_check(
+    session: AsyncSession, document_id: int, user: User, *, hide_existence: bool
+) -> Document:
+    """BOLA: any user of the tenant reads any document of the tenant."""
+    document = await session.get(Document, document_id)
+    if document is None or document.tenant_id != user.tenant_id:
+        raise not_found()
+    return document
+
+
+# ----------------------------------------------------------------------------- 01.3
+
+
+async def headers_short_hsts(request: Request, call_next: Any) -> Response:
+    """HSTS for five minutes: the protection lapses between visits."""
+    response: Response = await call_next(request)
+    response.headers["Strict-Transport-Security"] = "max-age=300"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def headers_only_on_success(request: Request, call_next: Any) -> Response:
+    """Adds the headers to 2xx responses only; errors go out unprotected."""
+    response: Response = await call_next(request)
+    if response.status_code < 400:
+        response.headers["Strict-Transport-Security"] = "max-age=63072000"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def headers_no_store_only_with_authorization(request: Request, call_next: Any) -> Response:
+    """no-store only for Authorization: cookie requests, Set-Cookie and 401s are cached."""
+    response: Response = await call_next(request)
+    response.headers["Strict-Transport-Security"] = "max-age=63072000"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if "authorization" in request.headers:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def headers_cors_wildcard(request: Request, call_next: Any) -> Response:
+    """Adds Access-Control-Allow-Origin: * "so the SPA works"."""
+    response: Response = await call_next(request)
+    response.headers["Strict-Transport-Security"] = "max-age=63072000"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+async def headers_reflect_origin(request: Request, call_next: Any) -> Response:
+    """Reflects whatever Origin the request names: a wildcard in disguise."""
+    response: Response = await call_next(request)
+    response.headers["Strict-Transport-Security"] = "max-age=63072000"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    if "origin" in request.headers:
+        response.headers["Access-Control-Allow-Origin"] = request.headers["origin"]
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+    return response
+
+
+# ----------------------------------------------------------------------------- 01.4
+
+
+def _inventory(app: FastAPI, public: frozenset[str], guarded: Any) -> list[str]:
+    found = []
+    for route in fastapi.routing.iter_route_contexts(app.routes):
+        dependant = getattr(route, "dependant", None)
+        if dependant is not None and guarded(route.path, dependant):
+            continue
+        for method in route.methods or ():
+            key = f"{method} {route.path}"
+            if method != "HEAD" and key not in public:
+                found.append(key)
+    return sorted(found)
+
+
+def _deep(dependant: Any) -> bool:
+    return isinstance(dependant.call, SecurityBase) or any(
+        _deep(sub) for sub in dependant.dependencies
+    )
+
+
+def inventory_top_level_only(app: FastAPI, public: frozenset[str]) -> list[str]:
+    """Looks one level deep: a scheme used by current_user's own dependency is missed."""
+    return _inventory(
+        app,
+        public,
+        lambda path, dependant: any(
+            isinstance(sub.call, SecurityBase) for sub in dependant.dependencies
+        ),
+    )
+
+
+def inventory_path_prefix(app: FastAPI, public: frozenset[str]) -> list[str]:
+    """Trusts that everything under /admin is guarded because the admin router is."""
+    return _inventory(
+        app, public, lambda path, dependant: path.startswith("/admin") or _deep(dependant)
+    )
+
+
+def inventory_any_dependency(app: FastAPI, public: frozenset[str]) -> list[str]:
+    """Counts any dependency as authentication, even one that just reads X-User."""
+    return _inventory(
+        app, public, lambda path, dependant: bool(dependant.dependencies) or _deep(dependant)
+    )
+
+
+def inventory_allowlist_by_path(app: FastAPI, public: frozenset[str]) -> list[str]:
+    """Allow-lists by path, ignoring the method: POST /health rides on GET /health."""
+    public_paths = {key.split(" ", 1)[1] for key in public}
+    return [
+        key
+        for key in _inventory(app, frozenset(), lambda path, dependant: _deep(dependant))
+        if key.split(" ", 1)[1] not in public_paths
+    ]
+
+
+# ----------------------------------------------------------------------------- 01.5
+
+
+def attack_with_email_as_token(victim_email: str) -> dict[str, str]:
+    """Sends the email as a bearer token: the naive app never looks at Authorization."""
+    return {"Authorization": f"Bearer {victim_email}"}
+
+
+def _documents_app(db: Database, caller: Any) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/documents")
+    async def list_documents(
+        owner_id: Annotated[int, Depends(caller)],
+        session: Annotated[AsyncSession, Depends(db.session)],
+    ) -> list[dict[str, object]]:
+        rows = await session.scalars(
+            select(Document).where(Document.owner_id == owner_id).order_by(Document.id)
+        )
+        return [{"id": document.id, "title": document.title} for document in rows]
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def fix_that_prefers_x_user(db: Database, verify: TokenVerifier[Principal]) -> FastAPI:
+    """Takes X-User when present "for backwards compatibility", the token otherwise."""
+    authenticate = bearer_auth(verify)
+
+    async def caller(
+        request: Request, session: Annotated[AsyncSession, Depends(db.session)]
+    ) -> int:
+        email = request.headers.get("x-user")
+        if email:
+            user = await session.scalar(select(User).where(User.email == email))
+            if user is not None:
+                return user.id
+        credentials = await HTTPBearer(auto_error=False)(request)
+        principal = await authenticate(credentials)
+        return int(principal.subject)
+
+    return _documents_app(db, caller)
+
+
+def fix_token_required_identity_from_header(
+    db: Database, verify: TokenVerifier[Principal]
+) -> FastAPI:
+    """Demands a valid token, then still takes the identity from X-User."""
+
+    async def caller(
+        principal: Annotated[Principal, Depends(bearer_auth(verify))],
+        session: Annotated[AsyncSession, Depends(db.session)],
+        x_user: Annotated[str | None, Header()] = None,
+    ) -> int:
+        if x_user:
+            user = await session.scalar(select(User).where(User.email == x_user))
+            if user is not None:
+                return user.id
+        return int(principal.subject)
+
+    return _documents_app(db, caller)
+
+
+def fix_checked_in_handler_body(db: Database, verify: TokenVerifier[Principal]) -> FastAPI:
+    """Verifies the token inside the handler: works, but invisible to audits and OpenAPI."""
+    app = FastAPI()
+
+    @app.get("/documents")
+    async def list_documents(
+        session: Annotated[AsyncSession, Depends(db.session)],
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> list[dict[str, object]]:
+        if authorization is None or not authorization.startswith("Bearer "):
+            raise unauthorized()
+        principal = await verify(authorization.removeprefix("Bearer "))
+        if principal is None:
+            raise unauthorized("invalid_token")
+        rows = await session.scalars(
+            select(Document)
+            .where(Document.owner_id == int(principal.subject))
+            .order_by(Document.id)
+        )
+        return [{"id": document.id, "title": document.title} for document in rows]
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

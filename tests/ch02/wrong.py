@@ -1,0 +1,444 @@
+"""Known-wrong implementations of the chapter 2 lab: each must be rejected by its checks.
+
+Every entry is a small namespace override: the correct implementation (tests/ch02/correct.py)
+with one classic mistake swapped in.
+"""
+
+import hashlib
+import secrets
+import time
+from datetime import timedelta
+from typing import Any
+
+import argon2
+from fastapi import HTTPException, Request
+from sqlalchemy import select
+
+from ch02 import correct
+from clouddocs.accounts import PasswordCredential
+from clouddocs.db import User
+from clouddocs.sessions import WebSession
+
+# -- 02.1 -------------------------------------------------------------------------------
+
+
+def sha256_hash(password: str) -> str:
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def sha256_verify(stored_hash: str, password: str) -> bool:
+    return sha256_hash(password) == stored_hash
+
+
+_TOY = argon2.PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+
+
+def toy_argon2_hash(password: str) -> str:
+    return _TOY.hash(password)
+
+
+_FIXED_SALT = b"clouddocs-salt!!"
+
+
+def unsalted_argon2_hash(password: str) -> str:
+    raw = argon2.low_level.hash_secret(
+        password.encode(), _FIXED_SALT, 2, 19456, 1, 32, argon2.low_level.Type.ID
+    )
+    return raw.decode()
+
+
+def never_rehash(stored_hash: str) -> bool:
+    return False
+
+
+def truncating_hash(password: str) -> str:
+    return correct.hash_password(password.encode()[:72].decode(errors="ignore"))
+
+
+def truncating_verify(stored_hash: str, password: str) -> bool:
+    return correct.verify_password(stored_hash, password.encode()[:72].decode(errors="ignore"))
+
+
+# -- 02.2 -------------------------------------------------------------------------------
+
+
+def composition_rules(password: str, email: str) -> list[str]:
+    problems = correct.password_problems(password, email)
+    if not any(c.isdigit() for c in password) or password.lower() == password:
+        problems.append("use a digit and an upper-case letter")
+    return problems
+
+
+def max_64(password: str, email: str) -> list[str]:
+    problems = correct.password_problems(password, email)
+    return problems + (["use at most 64 characters"] if len(password) > 64 else [])
+
+
+def case_sensitive_blocklist(password: str, email: str) -> list[str]:
+    problems = [p for p in correct.password_problems(password, email) if "common" not in p]
+    return problems + (["too common"] if password in correct.COMMON_PASSWORDS else [])
+
+
+def min_6(password: str, email: str) -> list[str]:
+    return correct.password_problems(password + "##", email)  # 6 characters pass as 8
+
+
+# -- 02.3 -------------------------------------------------------------------------------
+
+
+async def reuse_previous_id(db: Any, user_id: int, previous: str | None, clock: Any) -> str:
+    if previous is None:
+        return await correct.start_session(db, user_id, None, clock)
+    return previous  # keeps the planted id: session fixation
+
+
+async def store_raw_id(db: Any, user_id: int, previous: str | None, clock: Any) -> str:
+    session_id = secrets.token_urlsafe(32)
+    now = clock.time()
+    db.add(WebSession(id_hash=session_id, user_id=user_id, created_at=now, last_seen_at=now))
+    await db.commit()
+    return session_id
+
+
+async def short_id(db: Any, user_id: int, previous: str | None, clock: Any) -> str:
+    session_id = secrets.token_hex(8)
+    now = clock.time()
+    db.add(
+        WebSession(
+            id_hash=hashlib.sha256(session_id.encode()).hexdigest(),
+            user_id=user_id,
+            created_at=now,
+            last_seen_at=now,
+        )
+    )
+    await db.commit()
+    return session_id
+
+
+async def keep_old_row(db: Any, user_id: int, previous: str | None, clock: Any) -> str:
+    return await correct.start_session(db, user_id, None, clock)
+
+
+# -- 02.4 -------------------------------------------------------------------------------
+
+STATIC_TOKEN = secrets.token_urlsafe(32)
+
+
+def static_token(session_id: str) -> str:
+    return STATIC_TOKEN  # not bound to the session
+
+
+async def verify_static_token(request: Request) -> None:
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if request.headers.get("origin") != correct.ALLOWED_ORIGIN:
+        raise HTTPException(403)
+    if request.headers.get("x-csrf-token") != STATIC_TOKEN:
+        raise HTTPException(403)
+
+
+async def verify_with_equals(request: Request) -> None:
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if request.headers.get("origin") != correct.ALLOWED_ORIGIN:
+        raise HTTPException(403)
+    session_id = request.cookies.get("__Host-session", "")
+    if not session_id or request.headers.get("x-csrf-token") != correct.csrf_token_for(session_id):
+        raise HTTPException(403)
+
+
+async def verify_without_origin(request: Request) -> None:
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    session_id = request.cookies.get("__Host-session", "")
+    submitted = request.headers.get("x-csrf-token", "")
+    if not session_id or not correct.hmac.compare_digest(
+        submitted.encode(), correct.csrf_token_for(session_id).encode()
+    ):
+        raise HTTPException(403)
+
+
+def token_is_session_id(session_id: str) -> str:
+    return session_id
+
+
+# -- 02.5 -------------------------------------------------------------------------------
+
+
+class GlobalCounterLockout(correct.Lockout):
+    """One counter for everybody: any success resets it."""
+
+    def record_success(self, account: str) -> None:
+        self.failures.clear()
+
+
+class WallClockLockout(correct.Lockout):
+    """Ignores the injected clock."""
+
+    def __init__(self, clock: Any) -> None:
+        super().__init__(clock)
+        self.clock = _WallClock()
+
+
+class _WallClock:
+    def now(self) -> Any:
+        from datetime import UTC, datetime
+
+        return datetime.fromtimestamp(time.time(), UTC)
+
+
+class EagerLockout(correct.Lockout):
+    """Locks after 3 failures."""
+
+    def record_failure(self, account: str) -> None:
+        super().record_failure(account)
+        count, started = self.failures.get(account, (0, self.clock.now()))
+        if count >= 3:
+            self.locked_until[account] = self.clock.now() + correct.LOCK_FOR
+
+
+class ForeverLockout(correct.Lockout):
+    """A lock that never lifts."""
+
+    def is_locked(self, account: str) -> bool:
+        return account in self.locked_until
+
+
+class NoWindowLockout(correct.Lockout):
+    """Counts failures forever instead of within the 15-minute window."""
+
+    def record_failure(self, account: str) -> None:
+        count, _started = self.failures.get(account, (0, self.clock.now()))
+        count += 1
+        if count >= correct.MAX_FAILURES:
+            self.locked_until[account] = self.clock.now() + correct.LOCK_FOR
+            count = 0
+        self.failures[account] = (count, self.clock.now() - timedelta(days=365))
+
+
+# -- 02.6 -------------------------------------------------------------------------------
+
+
+async def early_return(db: Any, email: str, password: str, hasher: Any) -> Any:
+    user = await db.scalar(select(User).where(User.email == email))
+    if user is None:
+        return None  # answers unknown emails without hashing: a timing oracle
+    credential = await db.get(PasswordCredential, user.id)
+    return user if hasher.verify(credential.password_hash, password) else None
+
+
+async def no_rehash(db: Any, email: str, password: str, hasher: Any) -> Any:
+    user = await db.scalar(select(User).where(User.email == email))
+    credential = await db.get(PasswordCredential, user.id) if user is not None else None
+    stored = credential.password_hash if credential is not None else hasher.dummy_hash
+    matches = hasher.verify(stored, password)
+    return user if user is not None and credential is not None and matches else None
+
+
+# -- 02.7 -------------------------------------------------------------------------------
+
+
+async def attack_by_404(client: Any, emails: list[str]) -> list[str]:
+    """Reports everything that is not a 404 (finds every email on a fixed app: not a real signal)."""
+    found = []
+    for email in emails:
+        response = await client.post("/login", json={"email": email, "password": "x"})
+        if response.status_code != 404:
+            found.append(email)
+    return found
+
+
+def leaky_safe_app(database: Any, hasher: Any) -> Any:
+    """'user not found' vs 'wrong password': the classic leak, kept in the 'fixed' app."""
+    from authcourse.checks.ch02 import create_leaky_login_app
+
+    return create_leaky_login_app(database, hasher)
+
+
+def no_www_authenticate_app(database: Any, hasher: Any) -> Any:
+    from typing import Annotated
+
+    from fastapi import Depends, FastAPI
+    from fastapi.responses import JSONResponse
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    app = FastAPI()
+
+    @app.post("/login")
+    async def login(
+        body: correct.LoginBody, db: Annotated[AsyncSession, Depends(database.session)]
+    ) -> Any:
+        user = await correct.authenticate_user(db, body.email, body.password, hasher)
+        if user is None:
+            return JSONResponse({"detail": "email or password is incorrect"}, status_code=401)
+        return {"user_id": user.id}
+
+    return app
+
+
+#: exercise id -> (name of the known-wrong version, namespace overrides, case expected to fail)
+KNOWN_WRONG: list[tuple[str, str, dict[str, Any], str]] = [
+    (
+        "02.1",
+        "SHA-256",
+        {"hash_password": sha256_hash, "verify_password": sha256_verify},
+        "new hashes are Argon2id at the OWASP parameters (19 MiB, t=2, p=1)",
+    ),
+    (
+        "02.1",
+        "SHA-256 is unsalted",
+        {"hash_password": sha256_hash, "verify_password": sha256_verify},
+        "the same password hashed twice gives two different hashes (a salt)",
+    ),
+    (
+        "02.1",
+        "Argon2 at toy parameters",
+        {"hash_password": toy_argon2_hash},
+        "new hashes are Argon2id at the OWASP parameters (19 MiB, t=2, p=1)",
+    ),
+    (
+        "02.1",
+        "Argon2 with a fixed salt",
+        {"hash_password": unsalted_argon2_hash},
+        "the same password hashed twice gives two different hashes (a salt)",
+    ),
+    (
+        "02.1",
+        "no rehash",
+        {"needs_rehash": never_rehash},
+        "needs_rehash flags toy parameters, bcrypt and SHA-1, but not a fresh hash",
+    ),
+    (
+        "02.1",
+        "truncation at 72 bytes",
+        {"hash_password": truncating_hash, "verify_password": truncating_verify},
+        "every character counts: no truncation after 72 bytes",
+    ),
+    (
+        "02.2",
+        "composition rules",
+        {"password_problems": composition_rules},
+        "no composition rules: lower-case passphrases and digit-free passwords are fine",
+    ),
+    (
+        "02.2",
+        "maximum 64",
+        {"password_problems": max_64},
+        "long passphrases are accepted up to 128 characters; 129 are refused",
+    ),
+    (
+        "02.2",
+        "case-sensitive blocklist",
+        {"password_problems": case_sensitive_blocklist},
+        "common passwords are refused whatever their case",
+    ),
+    ("02.2", "minimum 6", {"password_problems": min_6}, "7 characters are refused, 8 are accepted"),
+    (
+        "02.3",
+        "id not rotated at login",
+        {"start_session": reuse_previous_id},
+        "login destroys the id the browser brought and issues a new one (no fixation)",
+    ),
+    (
+        "02.3",
+        "old row kept",
+        {"start_session": keep_old_row},
+        "login destroys the id the browser brought and issues a new one (no fixation)",
+    ),
+    (
+        "02.3",
+        "raw id stored",
+        {"start_session": store_raw_id},
+        "only the SHA-256 of the id is stored, with the clock's time",
+    ),
+    (
+        "02.3",
+        "64-bit id",
+        {"start_session": short_id},
+        "ids carry at least 256 bits and differ every time",
+    ),
+    (
+        "02.4",
+        "token not bound to the session",
+        {"csrf_token_for": static_token, "verify_csrf": verify_static_token},
+        "a token that belongs to another session is refused",
+    ),
+    (
+        "02.4",
+        "== on tokens",
+        {"verify_csrf": verify_with_equals},
+        "the token is compared in constant time (hmac.compare_digest, not ==)",
+    ),
+    (
+        "02.4",
+        "no Origin check",
+        {"verify_csrf": verify_without_origin},
+        "a POST from another origin is refused, even with the right token",
+    ),
+    (
+        "02.4",
+        "token = session id",
+        {"csrf_token_for": token_is_session_id},
+        "the token is neither the session id nor the same for two sessions",
+    ),
+    (
+        "02.5",
+        "success on another account resets the counter",
+        {"Lockout": GlobalCounterLockout},
+        "a success on another account does not reset this account's counter",
+    ),
+    (
+        "02.5",
+        "wall clock instead of the injected clock",
+        {"Lockout": WallClockLockout},
+        "a lock lasts 15 minutes on the clock, then lifts",
+    ),
+    (
+        "02.5",
+        "locks after 3",
+        {"Lockout": EagerLockout},
+        "4 failures do not lock the account; the 5th does",
+    ),
+    (
+        "02.5",
+        "lock never lifts",
+        {"Lockout": ForeverLockout},
+        "a lock lasts 15 minutes on the clock, then lifts",
+    ),
+    (
+        "02.5",
+        "no window",
+        {"Lockout": NoWindowLockout},
+        "failures older than the 15-minute window are forgotten",
+    ),
+    (
+        "02.6",
+        "returns early for unknown users",
+        {"authenticate_user": early_return},
+        "an unknown email costs a password verification too (dummy hash)",
+    ),
+    (
+        "02.6",
+        "no rehash on login",
+        {"authenticate_user": no_rehash},
+        "a hash made with old parameters is upgraded at a successful login",
+    ),
+    (
+        "02.7",
+        "attack that reports every non-404",
+        {"find_existing_accounts": attack_by_404},
+        "the same attack finds nothing on your fixed app",
+    ),
+    (
+        "02.7",
+        "'user not found' vs 'wrong password'",
+        {"create_safe_login_app": leaky_safe_app},
+        "wrong password and unknown email get byte-identical 401s with WWW-Authenticate",
+    ),
+    (
+        "02.7",
+        "401 without WWW-Authenticate",
+        {"create_safe_login_app": no_www_authenticate_app},
+        "wrong password and unknown email get byte-identical 401s with WWW-Authenticate",
+    ),
+]

@@ -1,0 +1,355 @@
+"""Known-wrong implementations of the chapter 3 exercises; the checks must reject each one.
+
+Each function mirrors a real mistake (RFC 8725 lists most of them). They are written the
+way a learner would, so the tests prove the checks catch the mistake, not a caricature.
+"""
+
+import base64
+import json
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import jwt
+from fastapi import HTTPException
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from authcourse.checks.ch03 import AUDIENCE, ISSUER, JWKS_URL
+from authcourse.clock import Clock
+from clouddocs.tokens import (
+    InvalidToken,
+    RefreshFamily,
+    RefreshReuse,
+    RefreshTokenRecord,
+    TokenService,
+    current_version,
+    is_denied,
+)
+
+REQUIRED = ["iss", "sub", "aud", "exp", "iat", "jti"]
+
+
+# --- 03.1 ----------------------------------------------------------------------------------
+def issue_ok(subject: str, *, secret: bytes, clock: Clock) -> str:
+    now = int(clock.time())
+    claims = {"iss": ISSUER, "sub": subject, "aud": AUDIENCE, "iat": now, "exp": now + 600}
+    claims["jti"] = secrets.token_urlsafe(16)
+    return jwt.encode(claims, secret, algorithm="HS256", headers={"typ": "at+jwt"})
+
+
+def issue_one_hour(subject: str, *, secret: bytes, clock: Clock) -> str:
+    now = int(clock.time())
+    claims = {"iss": ISSUER, "sub": subject, "aud": AUDIENCE, "iat": now, "exp": now + 3600}
+    claims["jti"] = secrets.token_urlsafe(16)
+    return jwt.encode(claims, secret, algorithm="HS256", headers={"typ": "at+jwt"})
+
+
+def _decode(token: str, secret: bytes, clock: Clock, **changes: Any) -> dict[str, Any]:
+    """A correct decode, then the mistake named by ``changes``."""
+    options: dict[str, Any] = {"require": REQUIRED, "verify_exp": False, "verify_iat": False}
+    options.update(changes.pop("options", {}))
+    kwargs: dict[str, Any] = {"algorithms": ["HS256"], "issuer": ISSUER, "audience": AUDIENCE}
+    kwargs.update(changes)
+    try:
+        claims: dict[str, Any] = jwt.decode(token, secret, options=options, **kwargs)
+    except jwt.PyJWTError as error:
+        raise InvalidToken(str(error)) from error
+    return claims
+
+
+def _typed(token: str) -> None:
+    if jwt.get_unverified_header(token).get("typ") != "at+jwt":
+        raise InvalidToken("not an access token")
+
+
+def _not_expired(claims: dict[str, Any], clock: Clock) -> None:
+    if "exp" not in claims or clock.time() >= claims["exp"] + 30:
+        raise InvalidToken("expired")
+
+
+def verify_without_algorithms(token: str, *, secret: bytes, clock: Clock) -> dict[str, Any]:
+    _typed(token)
+    claims = _decode(token, secret, clock, algorithms=None)
+    _not_expired(claims, clock)
+    return claims
+
+
+def verify_signature_off(token: str, *, secret: bytes, clock: Clock) -> dict[str, Any]:
+    _typed(token)
+    claims = _decode(token, secret, clock, options={"verify_signature": False})
+    _not_expired(claims, clock)
+    return claims
+
+
+def verify_accepting_none(token: str, *, secret: bytes, clock: Clock) -> dict[str, Any]:
+    _typed(token)
+    if jwt.get_unverified_header(token).get("alg") == "none":
+        payload = token.split(".")[1]
+        claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=="))
+        return claims
+    claims = _decode(token, secret, clock)
+    _not_expired(claims, clock)
+    return claims
+
+
+def verify_no_exp_check(token: str, *, secret: bytes, clock: Clock) -> dict[str, Any]:
+    _typed(token)
+    return _decode(token, secret, clock)  # exp switched off and never checked by hand
+
+
+def verify_no_aud_check(token: str, *, secret: bytes, clock: Clock) -> dict[str, Any]:
+    _typed(token)
+    claims = _decode(token, secret, clock, audience=None, options={"verify_aud": False})
+    _not_expired(claims, clock)
+    return claims
+
+
+def verify_no_type_check(token: str, *, secret: bytes, clock: Clock) -> dict[str, Any]:
+    claims = _decode(token, secret, clock)
+    _not_expired(claims, clock)
+    return claims
+
+
+def verify_ok(token: str, *, secret: bytes, clock: Clock) -> dict[str, Any]:
+    _typed(token)
+    claims = _decode(token, secret, clock)
+    _not_expired(claims, clock)
+    return claims
+
+
+def verify_no_required_claims(token: str, *, secret: bytes, clock: Clock) -> dict[str, Any]:
+    _typed(token)
+    claims = _decode(token, secret, clock, options={"require": []})
+    if "exp" in claims and clock.time() >= claims["exp"] + 30:
+        raise InvalidToken("expired")
+    return claims
+
+
+# --- 03.2 ----------------------------------------------------------------------------------
+def forge_keeping_rs256_header(public_pem: bytes, claims: dict[str, Any]) -> str:
+    # HMACs with the PEM but leaves alg RS256 in the header: the verifier then runs RSA.
+    import hashlib
+    import hmac
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+    header = {"alg": "RS256", "typ": "at+jwt"}
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+    signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+def verify_rs256_trusting_header(token: str, *, public_key: Any, clock: Clock) -> dict[str, Any]:
+    # Lets the header pick the algorithm, and falls back to the PEM as an HMAC key.
+    from cryptography.hazmat.primitives import serialization
+
+    from authcourse.checks.ch03 import naive_verify_rs256
+
+    pem = public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    claims = naive_verify_rs256(token, pem)
+    _not_expired(claims, clock)
+    return claims
+
+
+def verify_rs256_no_exp(token: str, *, public_key: Any, clock: Clock) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            public_key,
+            algorithms=["RS256"],
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            options={"verify_exp": False},
+        )
+    except jwt.PyJWTError as error:
+        raise InvalidToken(str(error)) from error
+    return claims
+
+
+# --- 03.3 ----------------------------------------------------------------------------------
+async def _rotate(
+    session: AsyncSession,
+    jti: str,
+    *,
+    now: int,
+    token_lifetime: timedelta,
+    detect_reuse: bool = True,
+    revoke_on_reuse: bool = True,
+    family_lifetime: bool = True,
+) -> RefreshTokenRecord:
+    record = await session.get(RefreshTokenRecord, jti)
+    if record is None:
+        raise InvalidToken("unknown")
+    family = await session.get(RefreshFamily, record.family_id)
+    assert family is not None
+    if family.revoked_reason is not None:
+        raise InvalidToken("revoked")
+    if now >= record.expires_at or (family_lifetime and now >= family.expires_at):
+        raise InvalidToken("expired")
+    if detect_reuse:
+        spent = await session.execute(
+            update(RefreshTokenRecord)
+            .where(RefreshTokenRecord.jti == jti, RefreshTokenRecord.used_at.is_(None))
+            .values(used_at=now)
+        )
+        if spent.rowcount != 1:  # type: ignore[attr-defined]
+            if revoke_on_reuse:
+                family.revoked_reason = "reuse"
+                await session.commit()
+            raise RefreshReuse("reused")
+    successor = RefreshTokenRecord(
+        jti=secrets.token_urlsafe(16),
+        family_id=family.id,
+        expires_at=now + int(token_lifetime.total_seconds()),
+    )
+    session.add(successor)
+    await session.commit()
+    return successor
+
+
+async def rotate_without_reuse_detection(
+    session: AsyncSession, jti: str, *, now: int, token_lifetime: timedelta
+) -> RefreshTokenRecord:
+    return await _rotate(session, jti, now=now, token_lifetime=token_lifetime, detect_reuse=False)
+
+
+async def rotate_refusing_reuse_without_revoking(
+    session: AsyncSession, jti: str, *, now: int, token_lifetime: timedelta
+) -> RefreshTokenRecord:
+    return await _rotate(
+        session, jti, now=now, token_lifetime=token_lifetime, revoke_on_reuse=False
+    )
+
+
+async def rotate_revoking_without_commit(
+    session: AsyncSession, jti: str, *, now: int, token_lifetime: timedelta
+) -> RefreshTokenRecord:
+    record = await session.get(RefreshTokenRecord, jti)
+    if record is not None and record.used_at is not None:
+        family = await session.get(RefreshFamily, record.family_id)
+        assert family is not None
+        family.revoked_reason = "reuse"  # never committed: rolled back when the session closes
+        raise RefreshReuse("reused")
+    return await _rotate(session, jti, now=now, token_lifetime=token_lifetime)
+
+
+async def rotate_ignoring_family_lifetime(
+    session: AsyncSession, jti: str, *, now: int, token_lifetime: timedelta
+) -> RefreshTokenRecord:
+    return await _rotate(
+        session, jti, now=now, token_lifetime=token_lifetime, family_lifetime=False
+    )
+
+
+# --- 03.4 ----------------------------------------------------------------------------------
+def _bearer(authorization: str | None) -> str:
+    scheme, _, credential = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not credential:
+        raise HTTPException(401, "no token", headers={"WWW-Authenticate": "Bearer"})
+    return credential
+
+
+_INVALID = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+async def authenticate_without_denylist(
+    session: AsyncSession, authorization: str | None, *, tokens: TokenService
+) -> dict[str, Any]:
+    # The denylist is "checked at refresh": access tokens of logged-out devices still work.
+    try:
+        claims = tokens.verify(_bearer(authorization))
+    except InvalidToken:
+        raise HTTPException(401, "invalid", headers=_INVALID) from None
+    if claims.get("ver", -1) < await current_version(session, int(claims["sub"])):
+        raise HTTPException(401, "invalid", headers=_INVALID)
+    return claims
+
+
+async def authenticate_without_version(
+    session: AsyncSession, authorization: str | None, *, tokens: TokenService
+) -> dict[str, Any]:
+    try:
+        claims = tokens.verify(_bearer(authorization))
+    except InvalidToken:
+        raise HTTPException(401, "invalid", headers=_INVALID) from None
+    if await is_denied(session, claims["jti"]):
+        raise HTTPException(401, "invalid", headers=_INVALID)
+    return claims
+
+
+async def authenticate_without_challenge(
+    session: AsyncSession, authorization: str | None, *, tokens: TokenService
+) -> dict[str, Any]:
+    try:
+        return tokens.verify((authorization or "").removeprefix("Bearer "))
+    except InvalidToken:
+        raise HTTPException(401, "not authenticated") from None  # no WWW-Authenticate
+
+
+async def authenticate_with_403(
+    session: AsyncSession, authorization: str | None, *, tokens: TokenService
+) -> dict[str, Any]:
+    try:
+        return tokens.verify(_bearer(authorization))
+    except InvalidToken:
+        raise HTTPException(403, "forbidden") from None
+
+
+# --- 03.5 ----------------------------------------------------------------------------------
+def _verify_with(token: str, jwk: dict[str, Any], algorithms: list[str], clock: Clock) -> Any:
+    try:
+        claims = jwt.decode(
+            token,
+            jwt.PyJWK.from_dict(jwk).key,
+            algorithms=algorithms,
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            options={"require": REQUIRED, "verify_exp": False},
+        )
+    except jwt.PyJWTError as error:
+        raise InvalidToken(str(error)) from error
+    _not_expired(claims, clock)
+    return claims
+
+
+def _select(keys: list[dict[str, Any]], kid: Any) -> dict[str, Any]:
+    for jwk in keys:
+        if jwk.get("kid") == kid:
+            return jwk
+    raise InvalidToken("unknown kid")
+
+
+def jwks_trusting_jku(
+    token: str, *, fetch_jwks: Callable[[str], dict[str, Any]], clock: Clock
+) -> Any:
+    header = jwt.get_unverified_header(token)
+    keys = fetch_jwks(header.get("jku", JWKS_URL))["keys"]  # the token picks the key set
+    jwk = _select(keys, header.get("kid"))
+    return _verify_with(token, jwk, [jwk["alg"]], clock)
+
+
+def jwks_trusting_embedded_jwk(
+    token: str, *, fetch_jwks: Callable[[str], dict[str, Any]], clock: Clock
+) -> Any:
+    header = jwt.get_unverified_header(token)
+    if "jwk" in header:
+        return _verify_with(token, header["jwk"], ["RS256"], clock)
+    jwk = _select(fetch_jwks(JWKS_URL)["keys"], header.get("kid"))
+    return _verify_with(token, jwk, [jwk["alg"]], clock)
+
+
+def jwks_unverified_for_unknown_kid(
+    token: str, *, fetch_jwks: Callable[[str], dict[str, Any]], clock: Clock
+) -> Any:
+    header = jwt.get_unverified_header(token)
+    keys = fetch_jwks(JWKS_URL)["keys"]
+    if header.get("kid") not in {jwk["kid"] for jwk in keys}:
+        # "Compatibility" fallback for keys we do not know: read the claims unverified.
+        return jwt.decode(token, options={"verify_signature": False})
+    jwk = _select(keys, header["kid"])
+    return _verify_with(token, jwk, [jwk["alg"]], clock)

@@ -1,0 +1,56 @@
+"""Course-wide shape rules every chapter follows (DESIGN §2, §5, §6)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from nbformat import NotebookNode
+
+from authcourse import notebooks
+from authcourse.checks.core import chapter_exercises
+
+ROOT = Path(__file__).resolve().parents[1]
+TEACHING = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\d\d\.\d+)["']\s*\)""")
+
+
+def code_cells(path: Path) -> list[NotebookNode]:
+    return [
+        cell
+        for cell in notebooks.read(path).cells
+        if cell.cell_type == "code" and cell.source.strip()
+    ]
+
+
+@pytest.mark.parametrize("path", TEACHING + SOLUTIONS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_executed_top_to_bottom_in_one_run(path: Path) -> None:
+    counts = [cell.execution_count for cell in code_cells(path)]
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"{path.name}: execution counts {counts[:8]}…; re-run it with `make execute`"
+    )
+
+
+@pytest.mark.parametrize("path", TEACHING + SOLUTIONS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_file_name_is_a_chapter_slug(path: Path) -> None:
+    assert notebooks.chapter_of(path), f"{path.name} is not named NN_slug.ipynb"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_lab_checks_every_registered_exercise_once(path: Path) -> None:
+    chapter = notebooks.chapter_of(path)
+    assert chapter is not None
+    registered = [exercise.id for exercise in chapter_exercises(chapter)]
+    assert 4 <= len(registered) <= 7, f"chapter {chapter} has {len(registered)} exercises"
+    sources = "\n".join(cell.source for cell in code_cells(path))
+    assert CHECK_CALL.findall(sources) == registered, (
+        f"{path.name} should call check() once per exercise, in order: {registered}"
+    )
+    assert f'check_all("{chapter}")' in sources
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_every_solution_has_a_teaching_notebook(path: Path) -> None:
+    assert (ROOT / "notebooks" / path.name).exists()

@@ -29,7 +29,47 @@ def main(argv: list[str] | None = None) -> int:
     execute_cmd = commands.add_parser("execute", help="re-execute notebooks in place")
     execute_cmd.add_argument("paths", nargs="+", type=Path)
 
+    grade_cmd = commands.add_parser(
+        "grade",
+        help="grade learners' lab notebooks (a table; --json or --csv on request)",
+        description="Grade submitted lab notebooks: each runs in a fresh kernel, then its"
+        " chapter's checks run. Exit code 0 whenever the grader worked, whatever the scores.",
+    )
+    grade_cmd.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="a lab notebook, or a folder searched recursively (one sub-folder per learner)",
+    )
+    grade_cmd.add_argument(
+        "--chapter", help="grade every notebook as this chapter (default: from each notebook)"
+    )
+    grade_cmd.add_argument(
+        "--timeout", type=float, default=5.0, metavar="S", help="seconds per cell (default 5)"
+    )
+    grade_cmd.add_argument(
+        "--total-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds per submission, all cells and checks included (default 60)",
+    )
+    grade_cmd.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="submissions graded at once (default: the number of CPUs)",
+    )
+    grade_cmd.add_argument("--csv", type=Path, metavar="FILE", help="also write CSV rows to FILE")
+    grade_cmd.add_argument(
+        "--json", action="store_true", help="print a JSON list instead of the table"
+    )
+
     args = parser.parse_args(argv)
+    if args.command == "grade":
+        return _grade(args)
     root = notebooks.repo_root()
     if args.command == "export":
         return _sync(
@@ -53,6 +93,28 @@ def main(argv: list[str] | None = None) -> int:
             execute_in_place(path)
         return 0
     raise AssertionError(args.command)
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from authcourse import grading
+
+    settings = grading.Settings(
+        cell_timeout=args.timeout,
+        total_timeout=args.total_timeout,
+        case_timeout=min(grading.Settings.case_timeout, args.timeout),
+    )
+
+    def progress(row: grading.Grade) -> None:
+        if not args.json:
+            print(f"graded {row.learner} ({row.path})", file=sys.stderr, flush=True)
+
+    rows = grading.grade_paths(
+        args.paths, chapter=args.chapter, settings=settings, jobs=args.jobs, progress=progress
+    )
+    print(grading.to_json(rows) if args.json else grading.render_table(rows))
+    if args.csv:
+        grading.write_csv(rows, args.csv)
+    return 0
 
 
 def _sync(

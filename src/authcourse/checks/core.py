@@ -149,7 +149,7 @@ def exercise(
 
 
 def get_exercise(id: str) -> Exercise:
-    _load_chapter_modules()
+    _load_chapter_modules(id.split(".")[0])
     try:
         return _REGISTRY[id]
     except KeyError:
@@ -158,7 +158,7 @@ def get_exercise(id: str) -> Exercise:
 
 
 def chapter_exercises(chapter: str) -> list[Exercise]:
-    _load_chapter_modules()
+    _load_chapter_modules(chapter)
     found = [ex for ex in _REGISTRY.values() if ex.chapter == chapter]
     if not found:
         raise KeyError(f"chapter {chapter!r} has no exercises")
@@ -170,12 +170,12 @@ def all_exercises() -> Iterator[Exercise]:
     yield from _REGISTRY.values()
 
 
-def _load_chapter_modules() -> None:
+def _load_chapter_modules(chapter: str | None = None) -> None:
     # Importing the chapter modules registers their exercises. Done lazily so that
     # ``import authcourse`` stays cheap.
     from authcourse.checks import chapters
 
-    chapters.load()
+    chapters.load(chapter)
 
 
 def run_exercise(exercise: Exercise, namespace: Namespace) -> ExerciseResult:
@@ -273,5 +273,6 @@ def _learner_frame(error: BaseException) -> str | None:
             or "ipykernel_" in filename
             or filename.startswith("<learner")
         ):
-            return f"your line `{(frame.line or '').strip()}`"
+            text = (frame.line or "").strip()
+            return f"your line `{text}`" if text else f"line {frame.lineno} of your code"
     return None

@@ -7,10 +7,15 @@ cell still runs in its notebook, so the code a learner reads is the code that sh
 
 from __future__ import annotations
 
+import importlib
+import linecache
 import re
+import sys
+import types
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from authcourse import notebooks
 
@@ -116,3 +121,56 @@ def _is_generated(path: Path) -> bool:
 def _source_of(text: str) -> str:
     first = text.splitlines()[0]
     return first.removeprefix("# Generated from ").split(" — ")[0]
+
+
+# --- In the notebook: export cells run as their module ------------------------------------
+#
+# Without this, a chapter that defines a class in an export cell and later imports the
+# generated module gets two copies: SQLAlchemy refuses to define a table twice, and
+# ``except InvalidToken`` stops catching the other copy's exception. With the extension
+# loaded (``%load_ext authcourse.export``), an export cell runs inside the module object
+# registered in ``sys.modules``, so every later import, in the notebook or in another export
+# cell, gets the very objects the notebook defined.
+
+
+def run_export_cell(module_name: str, source: str, notebook_globals: dict[str, Any]) -> None:
+    """Execute one export cell inside ``module_name`` and share its names with the notebook."""
+    module = _notebook_module(module_name)
+    filename = f"<export cell: {module_name}>"
+    # Register the source so tracebacks show the learner's lines.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
+    notebook_globals.update(
+        {name: value for name, value in module.__dict__.items() if not name.startswith("__")}
+    )
+
+
+def _notebook_module(module_name: str) -> types.ModuleType:
+    existing = sys.modules.get(module_name)
+    if existing is not None and getattr(existing, "__notebook__", False):
+        return existing  # a later cell of the same module adds to it, as the file would
+    # A fresh module even if the generated file was imported earlier: the notebook's cells
+    # are the source, and the file may be stale while the chapter is being edited.
+    module = types.ModuleType(module_name, f"{module_name}, defined by notebook cells")
+    module.__notebook__ = True  # type: ignore[attr-defined]
+    sys.modules[module_name] = module
+    package_name, _, attribute = module_name.rpartition(".")
+    setattr(importlib.import_module(package_name), attribute, module)
+    return module
+
+
+def _transform_export_cell(lines: list[str]) -> list[str]:
+    match = DIRECTIVE.match(lines[0].rstrip("\n")) if lines else None
+    if not match:
+        return lines
+    source = "".join(lines[1:])
+    return [
+        "__import__('authcourse.export').export.run_export_cell("
+        f"{match.group('module')!r}, {source!r}, globals())\n"
+    ]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext authcourse.export``: run export cells as their ``clouddocs`` module."""
+    if _transform_export_cell not in ipython.input_transformers_post:
+        ipython.input_transformers_post.append(_transform_export_cell)

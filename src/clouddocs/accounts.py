@@ -22,8 +22,6 @@ class PasswordCredential(Base):
     """One user's password hash (PHC string); the password itself is never stored."""
 
     __tablename__ = "password_credentials"
-    # The chapter notebook runs this class and imports the generated module: keep one table.
-    __table_args__ = {"keep_existing": True}
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     password_hash: Mapped[str] = mapped_column(String(255))

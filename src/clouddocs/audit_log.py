@@ -33,8 +33,6 @@ class AuditEventType(StrEnum):
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
-    # The chapter notebook runs this class and imports the generated module: keep one table.
-    __table_args__ = {"keep_existing": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -26,8 +26,6 @@ class LoginThrottle(Base):
     """Failed-login bookkeeping for one login name (existing or not)."""
 
     __tablename__ = "login_throttles"
-    # The chapter notebook runs this class and imports the generated module: keep one table.
-    __table_args__ = {"keep_existing": True}
 
     account_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)

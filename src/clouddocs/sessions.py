@@ -30,8 +30,6 @@ class WebSession(Base):
     """One logged-in browser. ``id_hash`` is the SHA-256 (hex) of the cookie value."""
 
     __tablename__ = "web_sessions"
-    # The chapter notebook runs this class and imports the generated module: keep one table.
-    __table_args__ = {"keep_existing": True}
 
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)

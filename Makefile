@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NBVAL  := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help install lab test lint execute export labs clean
+.PHONY: help install lab test lint execute export labs grade clean
 
 help:
 	@echo "make lab      open the course in JupyterLab"
@@ -15,6 +15,7 @@ help:
 	@echo "make export   write notebooks/ export cells into src/clouddocs/"
 	@echo "make labs     regenerate labs/ from solutions/"
 	@echo "make execute  re-execute notebooks/ and solutions/ so stored outputs are current"
+	@echo "make grade SUBMISSIONS=folder   grade learners' labs (table on screen + grades.csv)"
 
 # (Re)install whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -49,6 +50,10 @@ labs: $(STAMP)
 
 execute: $(STAMP)
 	$(BIN)/python -m authcourse execute $(wildcard notebooks/*.ipynb) $(wildcard solutions/*.ipynb)
+
+SUBMISSIONS ?= submissions
+grade: $(STAMP)
+	$(BIN)/python -m authcourse grade $(SUBMISSIONS) --csv grades.csv
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

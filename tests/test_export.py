@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import shutil
+import sys
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
 
+import clouddocs
 from authcourse import export
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -103,3 +108,48 @@ def test_export_target_must_be_a_clouddocs_module(repo: Path, target: str) -> No
     nbformat.write(notebook, path)
     with pytest.raises(export.ExportError, match="cell 5"):
         write(repo)
+
+
+@pytest.fixture
+def shell() -> Iterator[InteractiveShell]:
+    """A real IPython shell with the export extension loaded, as in a chapter notebook."""
+    ipython = InteractiveShell.instance()
+    export.load_ipython_extension(ipython)
+    yield ipython
+    for name in [name for name in sys.modules if name.startswith("clouddocs.zz_")]:
+        del sys.modules[name]
+        delattr(clouddocs, name.rpartition(".")[2])
+    InteractiveShell.clear_instance()
+
+
+def run(shell: InteractiveShell, source: str) -> None:
+    result = shell.run_cell(source)
+    result.raise_error()
+
+
+def test_export_cells_run_as_their_module_so_imports_see_the_same_objects(
+    shell: InteractiveShell,
+) -> None:
+    run(shell, "#| export clouddocs.zz_models\nclass Credential:\n    pass")
+    run(shell, "#| export clouddocs.zz_models\nclass Session:\n    pass")
+    run(shell, "#| export clouddocs.zz_login\nfrom clouddocs.zz_models import Credential")
+    run(shell, "from clouddocs.zz_models import Credential as Imported, Session")
+    namespace = shell.user_ns
+    # One class, not a notebook copy and a module copy.
+    assert namespace["Imported"] is namespace["Credential"]
+    assert namespace["Credential"].__module__ == "clouddocs.zz_models"
+    assert sys.modules["clouddocs.zz_login"].Credential is namespace["Credential"]
+
+
+def test_errors_in_export_cells_point_at_the_cell_source(shell: InteractiveShell) -> None:
+    result = shell.run_cell("#| export clouddocs.zz_broken\nx = 1\nraise ValueError('boom')")
+    assert isinstance(result.error_in_exec, ValueError)
+    frames = traceback.extract_tb(result.error_in_exec.__traceback__)
+    assert frames[-1].filename == "<export cell: clouddocs.zz_broken>"
+    assert frames[-1].line == "raise ValueError('boom')"
+
+
+def test_ordinary_cells_are_left_alone(shell: InteractiveShell) -> None:
+    run(shell, "# not an export cell\nvalue = 41 + 1")
+    assert shell.user_ns["value"] == 42
+    assert "clouddocs.zz_" not in " ".join(sys.modules)

@@ -33,6 +33,7 @@ def sanitize(text: str) -> str:
         ),
         ("$2b$04$j1HJZjVGKQWlhC/AHu9H5Odw8GjEdycUxRV9zF3g5LY4kgHvVIcxG", "<BCRYPT-HASH>"),
         ("key cdk_live_4fQ2x9ZpL0aB7cD3eF6gH1iJ_k8 shown once", "key <CDK-KEY> shown once"),
+        ("hint cdk_live_…Ab3x for display", "hint <CDK-KEY-HINT> for display"),
         ("id 123e4567-e89b-12d3-a456-426614174000", "id <UUID>"),
         ("at 2026-01-05T09:15:00+00:00.", "at <TIMESTAMP>."),
         ("at 2026-01-05 09:15:00.123456", "at <TIMESTAMP>"),

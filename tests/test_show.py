@@ -58,3 +58,10 @@ async def test_redirect_urls_keep_parameter_names_but_hide_codes_and_state() -> 
         response = await client.get("/callback")
     location = [line for line in show(response).text().splitlines() if line.startswith("location")]
     assert location == ["location: https://clouddocs.test/done?code=•••&state=•••&lang=en"]
+
+
+@pytest.mark.anyio
+async def test_credentials_in_the_request_query_are_masked() -> None:
+    async with asgi_client(app) as client:
+        response = await client.get("/callback?api_key=cdk_live_abc&page=2")
+    assert show(response).text().splitlines()[0] == f"GET /callback?api_key={MASK}&page=2 HTTP/1.1"

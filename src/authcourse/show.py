@@ -53,6 +53,9 @@ def show(response: httpx2.Response, *, reveal: bool = False) -> Exchange:
     """Render ``response`` and the request that produced it."""
     request = response.request
     target = request.url.raw_path.decode("ascii")
+    if not reveal:
+        # Keys and codes sent in a query string are exactly what access logs leak.
+        target = _mask_query(target)
     request_lines = [f"{request.method} {target} HTTP/1.1", f"host: {request.url.host}"]
     request_lines += [
         f"{name}: {_header_value(name, value, reveal)}"

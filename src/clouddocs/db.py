@@ -10,8 +10,9 @@ chapter adds its own tables to the one ``Base.metadata`` defined here.
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Interval
 from sqlalchemy import DateTime, ForeignKey, String, Text, event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -23,6 +24,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import StaticPool
 
 IN_MEMORY_SQLITE = "sqlite+aiosqlite:///:memory:"
+
+#: The largest id an ``Integer`` primary key holds on every supported database
+#: (PostgreSQL's INTEGER is 32-bit; SQLite's is 64-bit).
+MAX_ROW_ID = 2**31 - 1
+
+#: An id as it arrives from a client (``/documents/{document_id}``). Bounded, so
+#: ``/documents/99999999999999999999`` is a 422 instead of a database overflow (a 500).
+RowId = Annotated[int, Interval(ge=1, le=MAX_ROW_ID)]
 
 
 class Base(DeclarativeBase):

@@ -12,6 +12,7 @@
 - ``route_inventory`` / ``unprotected_routes``: every route that no auth dependency guards.
 """
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
@@ -21,6 +22,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 #: The protection space named in every challenge (RFC 9110 §11.5).
 DEFAULT_REALM = "clouddocs"
+
+#: The characters a bearer token may contain (``b64token``, RFC 6750 §2.1).
+BEARER_TOKEN_SYNTAX = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+#: Far above any token CloudDocs issues (API keys: 37 characters; JWTs: a few hundred).
+#: A longer value is refused before the verifier hashes, parses or looks it up.
+MAX_TOKEN_LENGTH = 4096
 
 Principal_T = TypeVar("Principal_T")
 
@@ -38,6 +46,10 @@ class Principal:
 
 def _quoted(value: str) -> str:
     # auth-param values are quoted-strings (RFC 9110 §5.6.4): escape backslash and quote.
+    # A control character (CR, LF, ...) could end the header and start another one, so
+    # it is refused outright rather than sent.
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        raise ValueError(f"control character in a WWW-Authenticate parameter: {value!r}")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -83,6 +95,7 @@ def bearer_auth(
     *,
     realm: str = DEFAULT_REALM,
     scheme_name: str = "BearerToken",
+    max_token_length: int = MAX_TOKEN_LENGTH,
 ) -> Callable[[HTTPAuthorizationCredentials | None], Awaitable[Principal_T]]:
     """A FastAPI dependency that returns the caller, or answers 401.
 
@@ -91,7 +104,9 @@ def bearer_auth(
     here; the 401s stay the same:
 
     - no ``Authorization: Bearer …`` header → 401, challenge without an error code;
-    - a token that ``verify`` rejects → 401 with ``error="invalid_token"``.
+    - a token that ``verify`` rejects → 401 with ``error="invalid_token"``;
+    - a token longer than ``max_token_length`` or with characters no bearer token has
+      → the same 401, and ``verify`` is never called with it.
     """
     # auto_error=False: we answer missing credentials ourselves, with the realm.
     scheme = HTTPBearer(auto_error=False, scheme_name=scheme_name)
@@ -101,7 +116,11 @@ def bearer_auth(
     ) -> Principal_T:
         if credentials is None:
             raise unauthorized(realm=realm)
-        principal = await verify(credentials.credentials)
+        token = credentials.credentials
+        # Malformed tokens stop here: the verifier never sees megabytes of input or
+        # characters that could end up in a log line or a query.
+        well_formed = len(token) <= max_token_length and BEARER_TOKEN_SYNTAX.fullmatch(token)
+        principal = await verify(token) if well_formed else None
         if principal is None:
             # One message for every reason, so a caller cannot probe why a token failed.
             raise unauthorized("invalid_token", "The access token is not valid.", realm=realm)
@@ -123,24 +142,28 @@ def not_permitted(*, hide_existence: bool) -> HTTPException:
 
     ``hide_existence=False``: 403, honest and easier to debug (RFC 9110 §15.5.4).
     ``hide_existence=True``: a 404 indistinguishable from ``not_found()``, so ids cannot be
-    probed to learn what exists (RFC 9110 §15.5.5 allows exactly this).
+    probed to learn what exists (RFC 9110 §15.5.4 allows exactly this).
     """
     if hide_existence:
         return not_found()
     return HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="Forbidden")
 
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-#: Two years, the value the HSTS preload list asks for (RFC 6797 §6.1.1).
+#: Two years: what hstspreload.org recommends (it requires at least one). The
+#: ``max-age`` directive itself is RFC 6797 §6.1.1.
 HSTS_MAX_AGE_SECONDS = 63_072_000
 
-_CREDENTIAL_HEADERS = {b"authorization", b"cookie"}
+#: Request headers that carry a credential. Shared caches refuse to store a response to
+#: a request with ``Authorization`` (RFC 9111 §3.5) but know nothing of ``Cookie`` or of
+#: custom API-key headers: for those, only ``no-store`` keeps the response private.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 
 
 class SecurityHeadersMiddleware:
@@ -149,8 +172,9 @@ class SecurityHeadersMiddleware:
     - ``Strict-Transport-Security``: browsers use HTTPS only for this host from now on.
     - ``X-Content-Type-Options: nosniff``: a JSON body is never run as a script.
     - ``Cache-Control: no-store`` on anything touching credentials: requests that carry
-      ``Authorization`` or a cookie, responses that set a cookie, and 401/403 answers, so
-      no shared cache or back button keeps a copy.
+      one of ``credential_headers`` (pass your own if your API-key header has another
+      name), responses that set a cookie, and 401/403 answers, so no shared cache or back
+      button keeps a copy.
 
     A plain ASGI middleware (not ``BaseHTTPMiddleware``): cheaper, and it never buffers.
     """
@@ -161,8 +185,11 @@ class SecurityHeadersMiddleware:
         *,
         hsts_max_age: int = HSTS_MAX_AGE_SECONDS,
         include_subdomains: bool = True,
+        credential_headers: Collection[str] = CREDENTIAL_HEADERS,
     ) -> None:
         self.app = app
+        # ASGI header names are lower-case bytes.
+        self.credential_headers = {name.lower().encode("latin-1") for name in credential_headers}
         subdomains = "; includeSubDomains" if include_subdomains else ""
         self.hsts = f"max-age={hsts_max_age}{subdomains}"
 
@@ -170,7 +197,7 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        carries_credentials = any(name in _CREDENTIAL_HEADERS for name, _ in scope["headers"])
+        carries_credentials = any(name in self.credential_headers for name, _ in scope["headers"])
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -211,7 +238,7 @@ import fastapi.routing
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.security.base import SecurityBase
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Host, Mount
 
 #: The routes FastAPI adds for its interactive docs. Allow-list them on purpose, or turn
 #: them off in production with ``FastAPI(docs_url=None, redoc_url=None, openapi_url=None)``.
@@ -244,7 +271,13 @@ def route_inventory(app: FastAPI) -> list[RouteReport]:
     The whole dependency tree is walked, so a scheme used by a dependency of a dependency
     counts, and so do router- and app-level ``dependencies=[...]``. Mounted sub-apps are
     walked too; a mount that is not a FastAPI/Starlette app (static files, a WSGI app)
-    cannot be inspected and is reported as ``* /prefix/{path}`` with no scheme.
+    cannot be inspected and is reported as ``* /prefix/{path}`` with no scheme. Routes
+    of a ``Host(...)`` are keyed ``//host/path``. Static frontends served with
+    ``app.frontend(...)`` are not listed: FastAPI keeps them outside ``app.routes``.
+
+    It sees which schemes are *declared*, not whether a request is refused: a scheme
+    with ``auto_error=False`` whose ``None`` the code lets through still counts as
+    protected. Pair it with requests sent without credentials (chapter 8's audit).
     """
     found = list(_walk(app.routes, prefix=""))
     return sorted(found, key=lambda report: (report.path, report.method))
@@ -266,11 +299,13 @@ def unprotected_routes(app: FastAPI, public: Collection[str] = FASTAPI_DOCS_ROUT
 def _walk(routes: Sequence[BaseRoute], prefix: str) -> Iterator[RouteReport]:
     for route in _effective_routes(routes):
         original = getattr(route, "original_route", route)
-        path = prefix + str(getattr(route, "path", "?"))
+        path = prefix + str(getattr(route, "path", None) or "")
         if isinstance(original, APIRoute | APIWebSocketRoute):
             schemes = tuple(sorted(set(_security_schemes(route.dependant))))
             for method in sorted(getattr(route, "methods", None) or {"WEBSOCKET"}):
                 yield RouteReport(method, path, schemes)
+        elif isinstance(original, Host):
+            yield from _walk(original.routes, f"//{original.host}{prefix}")
         elif isinstance(original, Mount):
             inner = getattr(route.app, "routes", None)
             if inner is None:

@@ -67,8 +67,14 @@ KNOWN_WRONG = [
     ("01.3", {"security_headers": wrong.headers_short_hsts}, "HSTS with max-age"),
     ("01.3", {"security_headers": wrong.headers_only_on_success}, "HSTS with max-age"),
     ("01.3", {"security_headers": wrong.headers_no_store_only_with_authorization}, "Cache-Control"),
+    ("01.3", {"security_headers": wrong.headers_no_store_skips_403}, "Cache-Control"),
     ("01.3", {"security_headers": wrong.headers_cors_wildcard}, "no CORS wildcard"),
     ("01.3", {"security_headers": wrong.headers_reflect_origin}, "no CORS wildcard"),
+    (
+        "01.4",
+        {"find_unprotected_routes": wrong.inventory_skips_included_routers},
+        "included routers are inspected",
+    ),
     (
         "01.4",
         {"find_unprotected_routes": wrong.inventory_top_level_only},

@@ -5,9 +5,12 @@ from typing import Annotated
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from authcourse import asgi_client
+from clouddocs.db import MAX_ROW_ID, Database, Document, RowId
 from clouddocs.security import (
+    MAX_TOKEN_LENGTH,
     Principal,
     SecurityHeadersMiddleware,
     add_cors,
@@ -87,3 +90,102 @@ def test_inventory_walks_routers_and_mounts(tmp_path: object) -> None:
         "* /static/{path}": False,
     }
     assert unprotected_routes(app, public={"* /static/{path}"}) == ["GET /internal/status"]
+
+
+# Regression tests from the chapter 1 security review: one per finding.
+
+
+@pytest.mark.anyio
+async def test_an_id_no_row_can_have_is_a_422_not_a_database_overflow() -> None:
+    # Finding: `document_id: int` let /documents/2**64 reach SQLite, which raised
+    # OverflowError, a 500. RowId bounds the id before any query runs.
+    db = Database()
+    await db.create_all()
+    app = FastAPI()
+
+    @app.get("/documents/{document_id}")
+    async def read(
+        document_id: RowId, session: Annotated[AsyncSession, Depends(db.session)]
+    ) -> str | None:
+        document = await session.get(Document, document_id)
+        return None if document is None else document.title
+
+    async with asgi_client(app) as client:
+        answers = {
+            document_id: (await client.get(f"/documents/{document_id}")).status_code
+            for document_id in (1, MAX_ROW_ID, MAX_ROW_ID + 1, 2**64, 0)
+        }
+    await db.dispose()
+    assert answers == {1: 200, MAX_ROW_ID: 200, MAX_ROW_ID + 1: 422, 2**64: 422, 0: 422}
+
+
+@pytest.mark.anyio
+async def test_malformed_or_oversized_tokens_never_reach_the_verifier() -> None:
+    # Finding: bearer_auth handed any string to the verifier, a megabyte included, and
+    # tokens with spaces or control characters.
+    seen: list[int] = []
+
+    async def verify(token: str) -> Principal | None:
+        seen.append(len(token))
+        return None
+
+    app = FastAPI()
+
+    @app.get("/me")
+    async def me(caller: Annotated[Principal, Depends(bearer_auth(verify))]) -> str:
+        return caller.subject
+
+    async with asgi_client(app) as client:
+        refused = [
+            await client.get("/me", headers={"Authorization": f"Bearer {token}"})
+            for token in ("a" * (MAX_TOKEN_LENGTH + 1), "a" * 1_000_000, "good extra", "a%0Db")
+        ]
+        longest = await client.get("/me", headers={"Authorization": "Bearer " + "a" * 4096})
+    assert all(r.status_code == 401 for r in refused)
+    assert all('error="invalid_token"' in r.headers["WWW-Authenticate"] for r in refused)
+    assert seen == [MAX_TOKEN_LENGTH]  # only the well-formed token was verified
+    assert longest.status_code == 401
+
+
+def test_challenge_parameters_cannot_split_the_header() -> None:
+    # Finding: a CR/LF in an error description or scope went into the header as is.
+    with pytest.raises(ValueError):
+        bearer_challenge("invalid_token", "bad\r\nSet-Cookie: session=attacker")
+    with pytest.raises(ValueError):
+        bearer_challenge("insufficient_scope", scope="docs:read\ndocs:write")
+
+
+@pytest.mark.anyio
+async def test_no_store_when_an_api_key_header_is_sent() -> None:
+    # Finding: only Authorization and Cookie counted as credentials, so a response to an
+    # X-API-Key request (the header the chapter teaches) could be kept by a shared cache.
+    app = FastAPI()
+    app.add_middleware(SecurityHeadersMiddleware)
+    custom = FastAPI()
+    custom.add_middleware(SecurityHeadersMiddleware, credential_headers={"X-CloudDocs-Key"})
+
+    @app.get("/integrations")
+    @custom.get("/integrations")
+    async def integrations() -> list[str]:
+        return []
+
+    async with asgi_client(app) as client:
+        with_key = await client.get("/integrations", headers={"X-API-Key": "cdk_test_x"})
+    async with asgi_client(custom) as client:
+        custom_key = await client.get("/integrations", headers={"X-CloudDocs-Key": "k"})
+        without = await client.get("/integrations")
+    assert with_key.headers["Cache-Control"] == "no-store"
+    assert custom_key.headers["Cache-Control"] == "no-store"
+    assert "Cache-Control" not in without.headers
+
+
+def test_inventory_walks_host_routes() -> None:
+    # Finding: a Host(...) route was reported as "* None" instead of its routes.
+    api = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @api.get("/status")
+    async def status() -> None: ...
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.host("api.clouddocs.test", api)
+    assert unprotected_routes(app) == ["GET //api.clouddocs.test/status"]

@@ -183,6 +183,17 @@ async def headers_no_store_only_with_authorization(request: Request, call_next: 
     return response
 
 
+async def headers_no_store_skips_403(request: Request, call_next: Any) -> Response:
+    """Treats 401 as the only refusal: a 403 to a credential-less request stays cacheable."""
+    response: Response = await call_next(request)
+    response.headers["Strict-Transport-Security"] = "max-age=63072000"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    credentials = "authorization" in request.headers or "cookie" in request.headers
+    if credentials or "set-cookie" in response.headers or response.status_code == 401:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 async def headers_cors_wildcard(request: Request, call_next: Any) -> Response:
     """Adds Access-Control-Allow-Origin: * "so the SPA works"."""
     response: Response = await call_next(request)
@@ -225,6 +236,21 @@ def _deep(dependant: Any) -> bool:
     return isinstance(dependant.call, SecurityBase) or any(
         _deep(sub) for sub in dependant.dependencies
     )
+
+
+def inventory_skips_included_routers(app: FastAPI, public: frozenset[str]) -> list[str]:
+    """Loops over app.routes only: recent FastAPI keeps an included router as one entry
+    with no methods, so every route of every included router is silently skipped."""
+    found = []
+    for route in app.routes:
+        dependant = getattr(route, "dependant", None)
+        if dependant is not None and _deep(dependant):
+            continue
+        for method in getattr(route, "methods", None) or ():
+            key = f"{method} {getattr(route, 'path', '')}"
+            if method != "HEAD" and key not in public:
+                found.append(key)
+    return sorted(found)
 
 
 def inventory_top_level_only(app: FastAPI, public: frozenset[str]) -> list[str]:

@@ -377,6 +377,12 @@ def _headers_app(ns: Namespace) -> FastAPI:
             raise HTTPException(401, "Not authenticated", headers={"WWW-Authenticate": "Bearer"})
         return {"subject": "1"}
 
+    @app.get("/admin")
+    async def admin() -> dict[str, str]:
+        # Refused without any credential in the request (say, an IP allow-list): only the
+        # status tells the middleware that this answer is about access.
+        raise HTTPException(403, "Forbidden")
+
     @app.post("/login")
     async def login() -> Response:
         response = JSONResponse({"ok": True})
@@ -394,6 +400,7 @@ async def _headers_exchanges(ns: Namespace) -> dict[str, httpx2.Response]:
             "GET /missing (404)": await client.get("/missing"),
             "GET /me with a token": await client.get("/me", headers={"Authorization": "Bearer t"}),
             "GET /me without a token (401)": await client.get("/me"),
+            "GET /admin without credentials (403)": await client.get("/admin"),
             "POST /login (sets a cookie)": await client.post("/login"),
             "GET /public with a cookie": await client.get("/public", headers={"Cookie": "a=b"}),
         }
@@ -452,6 +459,7 @@ async def _(ns: Namespace) -> None:
         "GET /public": (200, {"status": "ok"}),
         "GET /me with a token": (200, {"subject": "1"}),
         "GET /me without a token (401)": (401, {"detail": "Not authenticated"}),
+        "GET /admin without credentials (403)": (403, {"detail": "Forbidden"}),
     }
     for tried, (status, body) in expected.items():
         response = exchanges[tried]
@@ -525,6 +533,12 @@ def _inventory_app() -> FastAPI:
     admin.add_api_route("/users", ok, methods=["GET"])
     app.include_router(admin)
     app.add_api_route("/admin/export", ok, methods=["GET"])  # under /admin, but unguarded
+
+    # An included router with no dependencies. Recent FastAPI keeps it as one entry of
+    # app.routes, so an inventory that only loops over app.routes never sees this route.
+    reports = APIRouter(prefix="/reports")
+    reports.add_api_route("/export", ok, methods=["GET"])
+    app.include_router(reports)
     return app
 
 
@@ -555,7 +569,7 @@ def _(ns: Namespace) -> None:
         )
 
 
-@ex4.case("a router's dependencies protect the routes included from it")
+@ex4.case("included routers are inspected: their dependencies protect, their open routes show")
 def _(ns: Namespace) -> None:
     found = _inventory(ns)
     expect(
@@ -563,6 +577,12 @@ def _(ns: Namespace) -> None:
         "inventory of an app whose /admin router has dependencies=[Depends(current_user)]",
         "GET /admin/users not reported",
         f"it was reported: {found}",
+    )
+    expect(
+        "GET /reports/export" in found,
+        "inventory of an app that includes a /reports router with no dependencies",
+        "GET /reports/export reported (a route of an included router is still a route)",
+        f"not reported: {found}",
     )
 
 
@@ -592,7 +612,7 @@ def _(ns: Namespace) -> None:
 def _(ns: Namespace) -> None:
     expect_equal(
         sorted(_inventory(ns)),
-        ["GET /admin/export", "GET /whoami", "POST /health"],
+        ["GET /admin/export", "GET /reports/export", "GET /whoami", "POST /health"],
         'the whole inventory with public={"GET /health", *FASTAPI_DOCS_ROUTES}',
     )
     without_docs = _inventory(ns, public={"GET /health"})

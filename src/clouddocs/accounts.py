@@ -10,6 +10,7 @@ or was made with older parameters.
 
 from anyio import to_thread
 from sqlalchemy import ForeignKey, String, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -61,7 +62,9 @@ async def register_user(
 
     Raises ``RegistrationError`` when the password breaks the policy and
     ``EmailAlreadyRegistered`` when the email is taken. The password is hashed *before*
-    the email is looked up, so both outcomes take the same time.
+    the email is looked up, so both outcomes take the same time. The lookup is only a
+    fast path: two sign-ups racing for one address both pass it, and the database's
+    unique constraint decides (the loser gets ``EmailAlreadyRegistered``, not a 500).
     """
     email = normalize_email(email)
     problems = (policy or PasswordPolicy()).problems(password, context=(email, display_name))
@@ -72,7 +75,13 @@ async def register_user(
         raise EmailAlreadyRegistered()
     user = User(tenant_id=tenant_id, email=email, display_name=display_name)
     session.add(user)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        if await session.scalar(select(User.id).where(User.email == email)) is None:
+            raise  # another constraint failed (an unknown tenant?): a bug, not a race
+        raise EmailAlreadyRegistered() from None
     session.add(PasswordCredential(user_id=user.id, password_hash=password_hash))
     await session.commit()
     return user

@@ -254,6 +254,7 @@ async def rotate_api_key(
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, Response, status
 
 from authcourse.clock import SystemClock
@@ -277,9 +278,14 @@ class KeyPrincipal:
 
 
 def refuse_key_in_url(request: Request) -> None:
-    """400 when a credential rides in the query string: URLs end up in logs and histories."""
+    """400 when a credential rides in the query string: URLs end up in logs and histories.
+
+    Refused: a parameter with a credential's name, and a key anywhere in a parameter's name
+    or value (``?q=cdk_live_…`` and a bare ``?cdk_live_…`` are logged just the same).
+    """
     for name, value in request.query_params.multi_items():
-        if name.lower() in CREDENTIAL_QUERY_PARAMETERS or KEY_SHAPE.search(value):
+        named_like_a_credential = name.lower() in CREDENTIAL_QUERY_PARAMETERS
+        if named_like_a_credential or KEY_SHAPE.search(name) or KEY_SHAPE.search(value):
             raise HTTPException(
                 status.HTTP_400_BAD_REQUEST,
                 detail=(
@@ -328,7 +334,11 @@ class ApiKeyGuard:
             if self.limiter is not None:
                 # Counted per key id: one noisy integration cannot starve the others, even
                 # behind the same IP, and the limiter's storage never sees the key itself.
-                decision = self.limiter.hit(f"api-key:{key.key_id}")
+                # `hit` is synchronous and, with Redis storage, waits on the network: called
+                # here directly it would stall the event loop, and every request this worker
+                # is serving, for each round trip. So it runs in a worker thread, as FastAPI
+                # does for a plain `def` dependency.
+                decision = await anyio.to_thread.run_sync(self.limiter.hit, f"api-key:{key.key_id}")
                 if not decision.allowed:
                     raise too_many_requests(decision)
                 response.headers.update(rate_limit_headers(decision))
@@ -357,13 +367,20 @@ class ApiKeyGuard:
         return key_with_scopes
 
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
+
+#: Key ids are 64-bit integers in the database: a larger id in a URL is a 422, not a crash
+#: (SQLite raises OverflowError on an integer it cannot store, which would be a 500).
+KeyId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+#: Longer than any scope in KNOWN_SCOPES: a longer string is refused before any scope check.
+ScopeName = Annotated[str, Field(max_length=32)]
 
 
 class NewKeyRequest(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
-    scopes: list[str] = Field(min_length=1, max_length=len(KNOWN_SCOPES))
+    # No control characters: NUL is refused by PostgreSQL (a 500), a newline forges log lines.
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+    scopes: list[ScopeName] = Field(min_length=1, max_length=len(KNOWN_SCOPES))
     environment: Environment = "live"
 
 
@@ -397,11 +414,22 @@ class CreatedKey(KeyInfo):
     api_key: str = Field(description="The key itself. Shown once: CloudDocs keeps only a digest.")
 
 
+def refuse_scopes_beyond(caller: KeyPrincipal, scopes: frozenset[str]) -> None:
+    """403 when ``scopes`` include one the calling key lacks: no key may mint a stronger key."""
+    beyond_caller = sorted(scopes - caller.scopes)
+    if beyond_caller:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"a key cannot hand out scopes it lacks: {' '.join(beyond_caller)}",
+        )
+
+
 def api_keys_router(guard: ApiKeyGuard) -> APIRouter:
     """``/api-keys``: create, list, rotate and revoke the keys of the caller's tenant.
 
-    Every route needs a key with ``keys:manage``; a new key can never carry a scope its
-    creator lacks, so managing keys is not a way to escalate privileges.
+    Every route needs a key with ``keys:manage``. A manager never receives a key with a
+    scope it lacks — neither by creating one nor by rotating a more powerful key, whose
+    successor's plaintext it would receive — so managing keys is not a way to escalate.
     """
     router = APIRouter(prefix="/api-keys", tags=["api keys"])
     Manager = Annotated[KeyPrincipal, Depends(guard.require("keys:manage"))]
@@ -411,13 +439,8 @@ def api_keys_router(guard: ApiKeyGuard) -> APIRouter:
         try:
             requested = validate_scopes(new_key.scopes)
         except ValueError as error:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
-        beyond_caller = sorted(requested - caller.scopes)
-        if beyond_caller:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"a key cannot grant scopes its creator lacks: {' '.join(beyond_caller)}",
-            )
+            raise HTTPException(422, str(error)) from None  # 422, like FastAPI's validation
+        refuse_scopes_beyond(caller, requested)
         async with guard.db.sessions() as session:
             issued = await issue_api_key(
                 session,
@@ -439,8 +462,13 @@ def api_keys_router(guard: ApiKeyGuard) -> APIRouter:
             return [KeyInfo.of(record) for record in records]
 
     @router.post("/{key_id}/rotate", status_code=status.HTTP_201_CREATED)
-    async def rotate_key(key_id: int, response: Response, caller: Manager) -> CreatedKey:
+    async def rotate_key(key_id: KeyId, response: Response, caller: Manager) -> CreatedKey:
         async with guard.db.sessions() as session:
+            target = await tenant_key(session, key_id=key_id, tenant_id=caller.tenant_id)
+            if target is not None:
+                # The successor (and its plaintext, returned to the caller) has the target's
+                # scopes: rotating a key is creating one, and follows the same rule.
+                refuse_scopes_beyond(caller, target.scope_set)
             issued = await rotate_api_key(
                 session, key_id=key_id, tenant_id=caller.tenant_id, clock=guard.clock
             )
@@ -450,7 +478,7 @@ def api_keys_router(guard: ApiKeyGuard) -> APIRouter:
         return CreatedKey(**KeyInfo.of(issued.record).model_dump(), api_key=issued.plaintext)
 
     @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-    async def revoke_key(key_id: int, caller: Manager) -> None:
+    async def revoke_key(key_id: KeyId, caller: Manager) -> None:
         async with guard.db.sessions() as session:
             found = await revoke_api_key(
                 session, key_id=key_id, tenant_id=caller.tenant_id, clock=guard.clock

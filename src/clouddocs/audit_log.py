@@ -38,7 +38,7 @@ class AuditEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     event: Mapped[str] = mapped_column(String(40))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
-    #: For events without a known user: the lockout key (SHA-256 of the email), never the email.
+    #: For events without a known user: the lockout key (an HMAC of the email), never the email.
     account_key: Mapped[str | None] = mapped_column(String(64), default=None)
     client_ip: Mapped[str | None] = mapped_column(String(45), default=None)
 

@@ -37,7 +37,10 @@ def request_origin(request: Request) -> str | None:
         return origin
     referer = request.headers.get("referer")
     if referer:
-        parts = urlsplit(referer)
+        try:
+            parts = urlsplit(referer)
+        except ValueError:  # e.g. "http://[::1": malformed input is a 403 below, never a 500
+            return None
         if parts.scheme and parts.netloc:
             return f"{parts.scheme}://{parts.netloc}"
     return None

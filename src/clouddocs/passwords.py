@@ -62,7 +62,14 @@ def identify(stored_hash: str) -> HashScheme:
 
 
 class PasswordHasher:
-    """Hash with Argon2id at ``profile``; verify current and legacy hashes; flag upgrades."""
+    """Hash with Argon2id at ``profile``; verify current and legacy hashes; flag upgrades.
+
+    ``dummy_hash`` is a hash of a random password at the same profile, verified when an
+    account does not exist, so a login for an unknown email costs as much as one for a
+    known email.
+    """
+
+    dummy_hash: str
 
     def __init__(self, profile: Argon2Profile = OWASP_ARGON2) -> None:
         self.profile = profile
@@ -72,7 +79,9 @@ class PasswordHasher:
             parallelism=profile.parallelism,
             type=argon2.Type.ID,
         )
-        self._dummy_hash: str | None = None
+        # Made now, not at the first unknown-email login: a lazy dummy would make that one
+        # login pay for an extra hash, a timing difference an attacker could notice.
+        self.dummy_hash = self.hash(secrets.token_urlsafe(16))
 
     def hash(self, password: str) -> str:
         """A salted Argon2id hash in PHC format (``$argon2id$v=19$m=…,t=…,p=…$salt$hash``)."""
@@ -104,14 +113,6 @@ class PasswordHasher:
             return self._argon2.check_needs_rehash(stored_hash)
         except (InvalidHashError, ValueError):
             return True
-
-    @property
-    def dummy_hash(self) -> str:
-        """A hash of a random password at our profile: verified when an account does not exist,
-        so a login for an unknown email costs the same time as one for a known email."""
-        if self._dummy_hash is None:
-            self._dummy_hash = self.hash(secrets.token_urlsafe(16))
-        return self._dummy_hash
 
     def __repr__(self) -> str:
         return f"PasswordHasher({self.profile})"

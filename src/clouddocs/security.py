@@ -230,6 +230,26 @@ def add_cors(app: FastAPI, allowed_origins: Sequence[str]) -> None:
     )
 
 
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+
+async def validation_error_without_input(request: Request, error: Exception) -> JSONResponse:
+    """A 422 naming each rejected field and the rule it broke, never the value sent."""
+    problems = error.errors() if isinstance(error, RequestValidationError) else []
+    detail = [
+        {"type": problem["type"], "loc": list(problem["loc"]), "msg": problem["msg"]}
+        for problem in problems
+    ]
+    return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+def hide_rejected_input(app: FastAPI) -> None:
+    """Make ``validation_error_without_input`` the app's answer to invalid requests."""
+    app.add_exception_handler(RequestValidationError, validation_error_without_input)
+
+
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any

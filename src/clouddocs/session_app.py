@@ -8,6 +8,7 @@ per-IP login limit; every other route needs a live session, and every state-chan
 one also the CSRF check.
 """
 
+import secrets
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -25,10 +26,11 @@ from clouddocs.accounts import (
 from clouddocs.audit_log import AuditEventType, record_event
 from clouddocs.csrf import CsrfProtection, SameOriginCheck, csrf_token_for
 from clouddocs.db import Database, Document, User
-from clouddocs.lockout import AccountLockout, LockoutPolicy, account_key
+from clouddocs.lockout import AccountLockout, LockoutPolicy
 from clouddocs.password_policy import MAX_PASSWORD_LENGTH, PasswordPolicy
 from clouddocs.passwords import PasswordHasher
 from clouddocs.ratelimit import RateLimiter, too_many_requests
+from clouddocs.security import hide_rejected_input
 from clouddocs.sessions import CurrentSession, SessionManager, SessionPolicy
 
 PUBLIC_ROUTES = frozenset({"/register", "/login"})
@@ -48,6 +50,9 @@ class SessionAppSettings:
     session_policy: SessionPolicy = field(default_factory=SessionPolicy)
     lockout_policy: LockoutPolicy = field(default_factory=LockoutPolicy)
     password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
+    #: HMAC key for lockout counters and audit events (see ``AccountLockout``): random per
+    #: process by default; several workers on one database must share one from a secret store.
+    lockout_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
 
 class Credentials(BaseModel):
@@ -66,7 +71,9 @@ def create_session_app(settings: SessionAppSettings) -> FastAPI:
     sessions = SessionManager(
         settings.database, clock=settings.clock, policy=settings.session_policy
     )
-    lockout = AccountLockout(clock=settings.clock, policy=settings.lockout_policy)
+    lockout = AccountLockout(
+        clock=settings.clock, policy=settings.lockout_policy, key=settings.lockout_key
+    )
     login_limiter = RateLimiter(
         settings.login_rate_per_ip, settings.rate_limit_storage, scope="login-ip"
     )
@@ -106,7 +113,7 @@ def create_session_app(settings: SessionAppSettings) -> FastAPI:
         db: Annotated[AsyncSession, Depends(db_session)],
     ) -> dict[str, object]:
         client_ip = _ip(request)
-        key = account_key(body.email)
+        key = lockout.account_key(body.email)  # an HMAC, never the email itself
         decision = login_limiter.hit(client_ip)
         if not decision.allowed:
             await record_event(
@@ -117,26 +124,23 @@ def create_session_app(settings: SessionAppSettings) -> FastAPI:
                 client_ip=client_ip,
             )
             raise too_many_requests(decision)
-        locked_for = await lockout.seconds_locked(db, body.email)
-        if locked_for:
+        # Counted before the password is checked, so parallel guesses cannot slip past.
+        attempt = await lockout.begin_attempt(db, body.email)
+        if attempt.locked_now:
+            await record_event(
+                db, AuditEventType.ACCOUNT_LOCKED, clock=clock, account_key=key, client_ip=client_ip
+            )
+        if not attempt.allowed:
             raise HTTPException(
                 status.HTTP_429_TOO_MANY_REQUESTS,
                 detail="too many failed logins for this account; try again later",
-                headers={"Retry-After": str(locked_for)},
+                headers={"Retry-After": str(attempt.retry_after)},
             )
         user = await authenticate(db, email=body.email, password=body.password, hasher=hasher)
         if user is None:
             await record_event(
                 db, AuditEventType.LOGIN_FAILED, clock=clock, account_key=key, client_ip=client_ip
             )
-            if await lockout.record_failure(db, body.email):
-                await record_event(
-                    db,
-                    AuditEventType.ACCOUNT_LOCKED,
-                    clock=clock,
-                    account_key=key,
-                    client_ip=client_ip,
-                )
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 detail=LOGIN_FAILED,
@@ -218,6 +222,7 @@ def create_session_app(settings: SessionAppSettings) -> FastAPI:
     app = FastAPI(title="CloudDocs (passwords and sessions)")
     app.include_router(public)
     app.include_router(private)
+    hide_rejected_input(app)  # 422s name the field, never echo the password sent
     return app
 
 

@@ -10,6 +10,7 @@ from ``jku``/``jwk`` headers), the token type (RFC 8725 §3.11, RFC 9068 §2.1),
 and the audience (RFC 8725 §3.8–3.9), and the time claims against an injectable clock.
 """
 
+import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -87,7 +88,8 @@ class VerificationKey:
     """A key a verifier accepts, pinned to exactly one algorithm."""
 
     algorithm: Algorithm
-    key: PublicKey
+    # For HS256 this *is* the secret: keep it out of reprs, tracebacks and logs.
+    key: PublicKey = field(repr=False)
 
 
 def new_hs256_key(kid: str) -> SigningKey:
@@ -195,7 +197,12 @@ def check_time_claims(claims: Mapping[str, Any], *, now: float, leeway: timedelt
     slack = leeway.total_seconds()
     times = {name: claims[name] for name in ("exp", "iat", "nbf") if name in claims}
     for name, value in times.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        # JSON parsers accept NaN and Infinity: an exp of NaN would never compare as past.
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             raise InvalidToken(f"the {name} claim is not a number")
     if now >= times["exp"] + slack:
         raise InvalidToken("the token has expired")
@@ -286,9 +293,10 @@ class TokenService:
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ForeignKey, String, delete, select
+from sqlalchemy import CursorResult, ForeignKey, String, delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -296,6 +304,8 @@ from clouddocs.db import Base
 
 #: The claim carrying the user's token version at the time the token was issued.
 VERSION_CLAIM = "ver"
+#: CloudDocs user ids are 64-bit integers: at most 18 digits keeps any ``sub`` we parse in range.
+MAX_USER_ID_DIGITS = 18
 
 
 class DeniedToken(Base):
@@ -319,8 +329,13 @@ class TokenVersion(Base):
 
 async def deny(session: AsyncSession, claims: Mapping[str, Any]) -> None:
     """Revoke one token (its ``jti``) until its ``exp``; denying twice is harmless."""
-    await session.merge(DeniedToken(jti=claims["jti"], expires_at=int(claims["exp"])))
-    await session.commit()
+    # Insert and let the primary key refuse a duplicate. Looking first ("is it there?")
+    # then inserting fails when two logouts of the same token run at once.
+    session.add(DeniedToken(jti=claims["jti"], expires_at=int(claims["exp"])))
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()  # already denied, by the other request: nothing to do
 
 
 async def is_denied(session: AsyncSession, jti: str) -> bool:
@@ -345,13 +360,29 @@ async def current_version(session: AsyncSession, user_id: int) -> int:
 
 async def bump_token_version(session: AsyncSession, user_id: int) -> int:
     """Invalidate every token the user holds now ("log out everywhere", password change)."""
-    row = await session.get(TokenVersion, user_id)
-    if row is None:
-        row = TokenVersion(user_id=user_id, version=0)
-        session.add(row)
-    row.version += 1
-    await session.commit()
-    return row.version
+    # One atomic UPDATE ... SET version = version + 1: reading, adding one and writing back
+    # would lose a bump when two run at once (and both would try to insert the first row).
+    if await _increment_version(session, user_id) == 0:
+        session.add(TokenVersion(user_id=user_id, version=1))
+        try:
+            await session.commit()
+        except IntegrityError:  # a concurrent first bump inserted the row just now
+            await session.rollback()
+            await _increment_version(session, user_id)
+            await session.commit()
+    else:
+        await session.commit()
+    return await current_version(session, user_id)
+
+
+async def _increment_version(session: AsyncSession, user_id: int) -> int:
+    """Add one to the user's version; how many rows changed (0: the user has no row yet)."""
+    result = await session.execute(
+        update(TokenVersion)
+        .where(TokenVersion.user_id == user_id)
+        .values(version=TokenVersion.version + 1)
+    )
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 async def is_revoked(session: AsyncSession, claims: Mapping[str, Any]) -> bool:
@@ -362,7 +393,12 @@ async def is_revoked(session: AsyncSession, claims: Mapping[str, Any]) -> bool:
     if isinstance(version, bool) or not isinstance(version, int):
         return True  # a token without a usable version cannot be checked: refuse it
     subject = claims["sub"]
-    if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()):
+    if not (
+        isinstance(subject, str)
+        and subject.isascii()
+        and subject.isdigit()
+        and len(subject) <= MAX_USER_ID_DIGITS
+    ):
         return True  # CloudDocs subjects are user ids; anything else is not ours
     return version < await current_version(session, int(subject))
 
@@ -377,9 +413,9 @@ async def is_revoked(session: AsyncSession, claims: Mapping[str, Any]) -> bool:
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, ForeignKey, String, update
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -485,6 +521,31 @@ async def revoke_all_families(session: AsyncSession, user_id: int, reason: str) 
     await session.commit()
 
 
+async def end_all_sessions(session: AsyncSession, user_id: int, reason: str) -> None:
+    """Log the user out everywhere: after a "log out everywhere", a password change, ...
+
+    Refresh families are revoked *before* the token version is bumped, and a refresh reads
+    the version *before* re-checking its family (``RefreshTokens.ensure_live``). Whatever
+    the interleaving, a refresh racing with this call cannot come out with an access
+    token carrying the new version.
+    """
+    await revoke_all_families(session, user_id, reason)
+    await bump_token_version(session, user_id)
+
+
+async def family_is_live(session: AsyncSession, jti: str) -> bool:
+    """True while the family of refresh token ``jti`` is neither revoked nor past its end."""
+    # Columns, not ORM objects: an object already in the session would answer from memory.
+    row = (
+        await session.execute(
+            select(RefreshFamily.revoked_reason)
+            .join(RefreshTokenRecord, RefreshTokenRecord.family_id == RefreshFamily.id)
+            .where(RefreshTokenRecord.jti == jti)
+        )
+    ).first()
+    return row is not None and row.revoked_reason is None
+
+
 @dataclass
 class RefreshTokens:
     """Refresh tokens as signed JWTs (type ``refresh+jwt``) backed by the tables above.
@@ -523,9 +584,22 @@ class RefreshTokens:
         assert user_id is not None  # the foreign key guarantees the family exists
         return user_id, self._sign(user_id, record, now)
 
-    async def revoke(self, session: AsyncSession, token: str, reason: str = "logout") -> None:
-        """Log this device out: its whole family stops refreshing."""
-        record = await session.get(RefreshTokenRecord, self._verify(token)["jti"])
+    async def ensure_live(self, session: AsyncSession, token: str) -> None:
+        """Refuse ``token`` if its family was revoked meanwhile (see ``end_all_sessions``)."""
+        if not await family_is_live(session, self._verify(token)["jti"]):
+            raise InvalidToken("this refresh token's family has been revoked")
+
+    async def revoke(
+        self, session: AsyncSession, token: str, *, user_id: int, reason: str = "logout"
+    ) -> None:
+        """Log this device out: its whole family stops refreshing.
+
+        Only ``user_id``'s own family: a refresh token of someone else is ignored.
+        """
+        claims = self._verify(token)
+        if claims["sub"] != str(user_id):
+            return
+        record = await session.get(RefreshTokenRecord, claims["jti"])
         if record is not None:
             await revoke_family(session, record.family_id, reason)
 
@@ -554,21 +628,30 @@ class RefreshTokens:
 # only to the refresh path (Path), so no other endpoint ever sees it.
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Cookie, Depends, FastAPI, HTTPException, Response, Security
+from fastapi import APIRouter, Cookie, Depends, FastAPI, HTTPException, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clouddocs.accounts import authenticate
+from clouddocs.audit_log import AuditEventType, record_event
 from clouddocs.db import Database, User
+from clouddocs.lockout import AccountLockout, LockoutPolicy
 from clouddocs.passwords import PasswordHasher
+from clouddocs.ratelimit import RateLimiter, too_many_requests
+from clouddocs.security import bearer_challenge, hide_rejected_input, unauthorized
 
 REFRESH_COOKIE = "__Secure-refresh"
 REFRESH_PATH = "/auth/refresh"
 LOGIN_FAILED = "email or password is incorrect"
+LOCKED_OUT = "too many failed logins for this account; try again later"
+#: Sent with a refused refresh: the browser drops the dead cookie at once.
+EXPIRED_REFRESH_COOKIE = (
+    f"{REFRESH_COOKIE}=; Max-Age=0; Path={REFRESH_PATH}; Secure; HttpOnly; SameSite=strict"
+)
 #: The routes reachable without an access token (each checks its own credential).
 PUBLIC_ROUTES = frozenset({("POST", "/auth/login"), ("POST", REFRESH_PATH)})
 
@@ -577,11 +660,8 @@ bearer_scheme = HTTPBearer(
     auto_error=False, bearerFormat="JWT", description="CloudDocs access token"
 )
 
-
-def unauthorized(error: str | None = "invalid_token") -> HTTPException:
-    """401 with the RFC 6750 §3 challenge; no error code when no credentials were sent."""
-    challenge = "Bearer" if error is None else f'Bearer error="{error}"'
-    return HTTPException(401, detail="not authenticated", headers={"WWW-Authenticate": challenge})
+# The 401s come from chapter 1's clouddocs.security: unauthorized() when no token was sent
+# (a bare challenge), unauthorized("invalid_token") for a bad one (RFC 6750 §3).
 
 
 AccessDependency = Callable[..., Awaitable[dict[str, Any]]]
@@ -599,13 +679,13 @@ def require_access_token(tokens: TokenService, db: Database) -> AccessDependency
         session: Annotated[AsyncSession, Depends(db.session)],
     ) -> dict[str, Any]:
         if credentials is None:
-            raise unauthorized(None)
+            raise unauthorized()
         try:
             claims = tokens.verify(credentials.credentials)
         except InvalidToken:
-            raise unauthorized() from None  # the reason stays server-side
+            raise unauthorized("invalid_token") from None  # the reason stays server-side
         if await is_revoked(session, claims):
-            raise unauthorized()
+            raise unauthorized("invalid_token")
         return claims
 
     return access_claims
@@ -622,16 +702,32 @@ class TokenAppSettings:
     tokens: TokenService
     refresh: RefreshTokens
     hasher: PasswordHasher
+    #: Chapter 2's per-account lockout: failed logins per login name before a pause.
+    lockout_policy: LockoutPolicy = field(default_factory=LockoutPolicy)
+    #: HMAC key of the lockout counters and audit events; workers sharing a database share it.
+    lockout_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    #: Chapter 2's per-IP limit on login attempts, in the ``limits`` notation.
+    login_rate_per_ip: str = "20/minute"
+    rate_limit_storage: str = "memory://"
 
 
 def token_routes(settings: TokenAppSettings) -> APIRouter:
     """Login, refresh, logout, log out everywhere, and ``/me``."""
     db, tokens, refresh = settings.db, settings.tokens, settings.refresh
+    lockout = AccountLockout(
+        clock=tokens.clock, policy=settings.lockout_policy, key=settings.lockout_key
+    )
+    login_limiter = RateLimiter(
+        settings.login_rate_per_ip, settings.rate_limit_storage, scope="token-login-ip"
+    )
     access_claims = require_access_token(tokens, db)
     Session = Annotated[AsyncSession, Depends(db.session)]
     Claims = Annotated[dict[str, Any], Depends(access_claims)]
     RefreshCookie = Annotated[str | None, Cookie(alias=REFRESH_COOKIE)]
     router = APIRouter()
+
+    async def audit(session: AsyncSession, event: AuditEventType, **fields: Any) -> None:
+        await record_event(session, event, clock=tokens.clock, **fields)
 
     async def issue_pair(session: AsyncSession, user_id: int, response: Response) -> dict[str, Any]:
         version = await current_version(session, user_id)
@@ -660,12 +756,38 @@ def token_routes(settings: TokenAppSettings) -> APIRouter:
         )
 
     @router.post("/auth/login")
-    async def login(form: LoginForm, session: Session, response: Response) -> dict[str, Any]:
+    async def login(
+        form: LoginForm, request: Request, session: Session, response: Response
+    ) -> dict[str, Any]:
+        # Brute force is stopped as in chapter 2: a per-IP rate limit, then a per-account
+        # lockout counted *before* the password is checked.
+        client_ip = request.client.host if request.client else "unknown"
+        key = lockout.account_key(form.email)  # an HMAC, never the email itself
+        decision = login_limiter.hit(client_ip)
+        if not decision.allowed:
+            await audit(
+                session, AuditEventType.LOGIN_RATE_LIMITED, account_key=key, client_ip=client_ip
+            )
+            raise too_many_requests(decision)
+        attempt = await lockout.begin_attempt(session, form.email)
+        if attempt.locked_now:
+            await audit(
+                session, AuditEventType.ACCOUNT_LOCKED, account_key=key, client_ip=client_ip
+            )
+        if not attempt.allowed:
+            raise HTTPException(429, LOCKED_OUT, headers={"Retry-After": str(attempt.retry_after)})
         user = await authenticate(
             session, email=form.email, password=form.password, hasher=settings.hasher
         )
         if user is None:
-            raise HTTPException(401, LOGIN_FAILED, headers={"WWW-Authenticate": "Bearer"})
+            await audit(session, AuditEventType.LOGIN_FAILED, account_key=key, client_ip=client_ip)
+            raise HTTPException(
+                401,
+                LOGIN_FAILED,
+                headers={"WWW-Authenticate": bearer_challenge(), "Cache-Control": "no-store"},
+            )
+        await lockout.record_success(session, form.email)
+        await audit(session, AuditEventType.LOGIN_SUCCEEDED, user_id=user.id, client_ip=client_ip)
         set_refresh_cookie(response, await refresh.start(session, user.id))
         return await issue_pair(session, user.id, response)
 
@@ -675,47 +797,51 @@ def token_routes(settings: TokenAppSettings) -> APIRouter:
     ) -> dict[str, Any]:
         # Authenticated by the refresh cookie itself: that is the credential checked here.
         if refresh_cookie is None:
-            raise unauthorized(None)
+            raise unauthorized()
         try:
             user_id, next_refresh = await refresh.rotate(session, refresh_cookie)
+            body = await issue_pair(session, user_id, response)  # reads the token version
+            await refresh.ensure_live(session, next_refresh)  # ... then the family, again
         except InvalidToken:
-            raise HTTPException(
-                401,
-                "not authenticated",
-                headers={
-                    "WWW-Authenticate": 'Bearer error="invalid_token"',
-                    "Set-Cookie": f"{REFRESH_COOKIE}=; Max-Age=0; Path={REFRESH_PATH};"
-                    " Secure; HttpOnly; SameSite=strict",
-                },
-            ) from None
+            refused = unauthorized("invalid_token")
+            headers = {**(refused.headers or {}), "Set-Cookie": EXPIRED_REFRESH_COOKIE}
+            raise HTTPException(401, refused.detail, headers=headers) from None
         set_refresh_cookie(response, next_refresh)
-        return await issue_pair(session, user_id, response)
+        return body
 
     @router.delete(REFRESH_PATH, status_code=204)
     async def logout(
-        claims: Claims, session: Session, response: Response, refresh_cookie: RefreshCookie = None
+        claims: Claims,
+        request: Request,
+        session: Session,
+        response: Response,
+        refresh_cookie: RefreshCookie = None,
     ) -> None:
         """Log this device out: deny its access token, revoke its refresh family."""
+        user_id = int(claims["sub"])
         await deny(session, claims)
         if refresh_cookie is not None:
             try:
-                await refresh.revoke(session, refresh_cookie)
+                await refresh.revoke(session, refresh_cookie, user_id=user_id)
             except InvalidToken:
                 pass  # an invalid cookie refreshes nothing anyway; still clear it
         clear_refresh_cookie(response)
+        client_ip = request.client.host if request.client else "unknown"
+        await audit(session, AuditEventType.LOGOUT, user_id=user_id, client_ip=client_ip)
 
     @router.post("/auth/logout-everywhere", status_code=204)
-    async def logout_everywhere(claims: Claims, session: Session) -> None:
+    async def logout_everywhere(claims: Claims, request: Request, session: Session) -> None:
         """Every token this user holds, on every device, stops working now."""
         user_id = int(claims["sub"])
-        await bump_token_version(session, user_id)
-        await revoke_all_families(session, user_id, "logout everywhere")
+        await end_all_sessions(session, user_id, "logout everywhere")
+        client_ip = request.client.host if request.client else "unknown"
+        await audit(session, AuditEventType.LOGOUT_EVERYWHERE, user_id=user_id, client_ip=client_ip)
 
     @router.get("/me")
     async def me(claims: Claims, session: Session) -> dict[str, Any]:
         user = await session.get(User, int(claims["sub"]))
         if user is None:
-            raise unauthorized()
+            raise unauthorized("invalid_token")
         return {"id": user.id, "email": user.email, "display_name": user.display_name}
 
     return router
@@ -724,6 +850,7 @@ def token_routes(settings: TokenAppSettings) -> APIRouter:
 def create_token_app(settings: TokenAppSettings) -> FastAPI:
     app = FastAPI(title="CloudDocs (JWT)")
     app.include_router(token_routes(settings))
+    hide_rejected_input(app)  # 422s name the field, never echo the password sent
     return app
 
 

@@ -5,7 +5,7 @@
 
 Header: ``CloudDocs-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">``.
 The timestamp is inside the MAC, so it cannot be altered; the receiver refuses timestamps
-outside a tolerance window and remembers the signatures it accepted within that window,
+outside a tolerance window and remembers the deliveries it accepted within that window,
 so a captured delivery cannot be played again.
 """
 
@@ -85,27 +85,37 @@ def parse_signature_header(header: str | None) -> tuple[int, list[str]]:
     return timestamp, signatures
 
 
-class SeenSignatures:
-    """Signatures already accepted, each kept only until its timestamp leaves the window.
+def delivery_fingerprint(timestamp: int, body: bytes) -> str:
+    """What identifies a delivery for replay detection: SHA-256 of ``"<timestamp>.<body>"``.
+
+    Not the signature: while a secret is being rotated a delivery carries one ``v1`` per
+    secret, and a replay stripped down to the other ``v1`` would look like a new delivery.
+    """
+    return hashlib.sha256(str(timestamp).encode("ascii") + b"." + body).hexdigest()
+
+
+class SeenDeliveries:
+    """Deliveries already accepted, each kept only until its timestamp leaves the window.
 
     A replay outside the window is refused by the timestamp check, so memory stays bounded
-    by the deliveries of one window. One process only: several receivers share the same
-    idea through a common store (e.g. Redis ``SET signature 1 NX EX 300``).
+    by the deliveries of one window (only genuine ones are added: forgeries never get here).
+    One process only: several receivers share the same idea through a common store
+    (e.g. Redis ``SET <fingerprint> 1 NX EX 600``).
     """
 
     def __init__(self) -> None:
         self._expiry: dict[str, float] = {}
         self._queue: list[tuple[float, str]] = []
 
-    def add_if_new(self, signature: str, *, forget_after: float, now: float) -> bool:
-        """Remember ``signature``; False if it was already there (a replay)."""
+    def add_if_new(self, fingerprint: str, *, forget_after: float, now: float) -> bool:
+        """Remember ``fingerprint``; False if it was already there (a replay)."""
         while self._queue and self._queue[0][0] < now:
             _, old = heapq.heappop(self._queue)
             self._expiry.pop(old, None)
-        if signature in self._expiry:
+        if fingerprint in self._expiry:
             return False
-        self._expiry[signature] = forget_after
-        heapq.heappush(self._queue, (forget_after, signature))
+        self._expiry[fingerprint] = forget_after
+        heapq.heappush(self._queue, (forget_after, fingerprint))
         return True
 
     def __len__(self) -> int:
@@ -125,33 +135,37 @@ class WebhookVerifier:
         *,
         clock: Clock | None = None,
         tolerance: timedelta = DEFAULT_TOLERANCE,
-        seen: SeenSignatures | None = None,
+        seen: SeenDeliveries | None = None,
     ) -> None:
         if not signing_secrets:
             raise ValueError("a verifier needs at least one signing secret")
         self.secrets = list(signing_secrets)
         self.clock: Clock = clock or SystemClock()
         self.tolerance = tolerance
-        self.seen = seen if seen is not None else SeenSignatures()
+        self.seen = seen if seen is not None else SeenDeliveries()
 
     def verify(self, header: str | None, body: bytes) -> None:
         """Return quietly for a genuine, fresh, first-time delivery; raise otherwise."""
         timestamp, candidates = parse_signature_header(header)
         now = self.clock.time()
         window = self.tolerance.total_seconds()
+        # Both ways: a timestamp from the future is as suspect as one from the past
+        # (the window only allows for clock skew between sender and receiver).
         if abs(now - timestamp) > window:
             raise WebhookSignatureError("timestamp outside the tolerance window")
-        genuine = self._genuine_signature(timestamp, body, candidates)
-        if genuine is None:
+        if not self._signed_by_a_known_secret(timestamp, body, candidates):
             raise WebhookSignatureError("no valid signature")
-        if not self.seen.add_if_new(genuine, forget_after=timestamp + window, now=now):
+        fingerprint = delivery_fingerprint(timestamp, body)
+        # Remembered until the window refuses this timestamp anyway: now may be up to
+        # `window` before or after it, so the last moment it is accepted is timestamp + window.
+        if not self.seen.add_if_new(fingerprint, forget_after=timestamp + window, now=now):
             raise WebhookSignatureError("this delivery was already received (replay)")
 
-    def _genuine_signature(self, timestamp: int, body: bytes, candidates: list[str]) -> str | None:
+    def _signed_by_a_known_secret(self, timestamp: int, body: bytes, candidates: list[str]) -> bool:
         for secret in self.secrets:
             expected = compute_signature(secret, timestamp, body)
             for candidate in candidates:
                 # Constant-time: how long this takes must not reveal how much of it matched.
                 if hmac.compare_digest(expected, candidate):
-                    return expected
-        return None
+                    return True
+        return False

@@ -1,10 +1,12 @@
 """Unit tests for clouddocs.security, the reference code chapter 1 exports."""
 
+import json
 from typing import Annotated
 
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authcourse import asgi_client
@@ -16,6 +18,7 @@ from clouddocs.security import (
     add_cors,
     bearer_auth,
     bearer_challenge,
+    hide_rejected_input,
     route_inventory,
     unprotected_routes,
 )
@@ -189,3 +192,28 @@ def test_inventory_walks_host_routes() -> None:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.host("api.clouddocs.test", api)
     assert unprotected_routes(app) == ["GET //api.clouddocs.test/status"]
+
+
+class _Login(BaseModel):
+    password: str = Field(max_length=8)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("password", ["hunter2-hunter2", "\ud800"])
+async def test_a_422_never_echoes_the_rejected_value(password: str) -> None:
+    app = FastAPI()
+
+    @app.post("/login")
+    async def login(form: _Login) -> None: ...
+
+    hide_rejected_input(app)
+    body = '{"password": ' + json.dumps(password) + "}"  # json.dumps escapes the surrogate
+    async with asgi_client(app) as client:
+        answer = await client.post(
+            "/login", content=body, headers={"Content-Type": "application/json"}
+        )
+    # A lone surrogate made FastAPI's default handler fail to encode its own 422 (a 500).
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["body", "password"]
+    assert "input" not in answer.json()["detail"][0]
+    assert "hunter2" not in answer.text and "ud800" not in answer.text

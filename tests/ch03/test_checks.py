@@ -32,8 +32,17 @@ STUBS = {
     "03.1": {"issue_access_token": _stub, "verify_access_token": _stub},
     "03.2": {"forge_with_public_key": _stub, "verify_rs256_token": _stub},
     "03.3": {"rotate_refresh": _async_stub},
-    "03.4": {"authenticate_request": _async_stub},
-    "03.5": {"verify_with_jwks": _stub},
+    "03.4": {
+        "deny_token": _async_stub,
+        "authenticate_request": _async_stub,
+        "prune_denylist": _async_stub,
+    },
+    "03.5": {
+        "issue_for_user": _async_stub,
+        "log_out_everywhere": _async_stub,
+        "token_is_current": _async_stub,
+    },
+    "03.6": {"verify_with_jwks": _stub},
 }
 
 
@@ -83,24 +92,56 @@ KNOWN_WRONG = [
     ("03.3", {"rotate_refresh": wrong.rotate_revoking_without_commit}, "replaying a spent token"),
     (
         "03.3",
+        {"rotate_refresh": wrong.rotate_ignoring_token_expiry},
+        "a refresh token past its own",
+    ),
+    (
+        "03.3",
         {"rotate_refresh": wrong.rotate_ignoring_family_lifetime},
         "a family past its absolute",
     ),
     (
         "03.4",
-        {"authenticate_request": wrong.authenticate_without_denylist},
-        "a token on the denylist",
+        {"authenticate_request": wrong.authenticate_checking_denylist_only_at_refresh},
+        "a logged-out token is refused",
     ),
-    ("03.4", {"authenticate_request": wrong.authenticate_without_version}, "a token issued before"),
+    ("03.4", {"deny_token": wrong.deny_without_commit}, "a logged-out token is refused"),
+    ("03.4", {"deny_token": wrong.deny_failing_twice}, "denying the same token twice"),
     ("03.4", {"authenticate_request": wrong.authenticate_without_challenge}, "no token"),
     ("03.4", {"authenticate_request": wrong.authenticate_with_403}, "a refresh token or garbage"),
-    ("03.5", {"verify_with_jwks": wrong.jwks_trusting_jku}, "a token whose jku header"),
+    ("03.4", {"prune_denylist": wrong.prune_never}, "pruning forgets"),
+    ("03.4", {"prune_denylist": wrong.prune_at_exp}, "pruning forgets"),
+    ("03.4", {"prune_denylist": wrong.prune_everything}, "pruning forgets"),
+    ("03.5", {"issue_for_user": wrong.issue_without_version}, "a token carries"),
+    ("03.5", {"token_is_current": wrong.token_is_current_wrong_way}, "after log out everywhere"),
+    ("03.5", {"token_is_current": wrong.token_is_current_strictly_newer}, "a token carries"),
     (
         "03.5",
+        {"token_is_current": wrong.token_is_current_ignoring_missing_claim},
+        "a token without a ver claim",
+    ),
+    (
+        "03.5",
+        {"token_is_current": wrong.token_is_current_one_version_for_all},
+        "log out everywhere for one user",
+    ),
+    (
+        "03.5",
+        {"log_out_everywhere": wrong.log_out_everywhere_without_commit},
+        "after log out everywhere",
+    ),
+    (
+        "03.5",
+        {"log_out_everywhere": wrong.log_out_everywhere_setting_one},
+        "logging out everywhere twice",
+    ),
+    ("03.6", {"verify_with_jwks": wrong.jwks_trusting_jku}, "a token whose jku header"),
+    (
+        "03.6",
         {"verify_with_jwks": wrong.jwks_trusting_embedded_jwk},
         "a token carrying its own key",
     ),
-    ("03.5", {"verify_with_jwks": wrong.jwks_unverified_for_unknown_kid}, "unknown kid"),
+    ("03.6", {"verify_with_jwks": wrong.jwks_unverified_for_unknown_kid}, "unknown kid"),
 ]
 
 # Correct companions, so that each known-wrong entry differs from a passing namespace only
@@ -108,6 +149,16 @@ KNOWN_WRONG = [
 CORRECT_PARTS: dict[str, dict[str, Any]] = {
     "03.1": {"issue_access_token": wrong.issue_ok, "verify_access_token": wrong.verify_ok},
     "03.2": {"forge_with_public_key": lambda pem, claims: _forge(pem, claims)},
+    "03.4": {
+        "deny_token": wrong.deny_ok,
+        "authenticate_request": wrong.authenticate_ok,
+        "prune_denylist": wrong.prune_ok,
+    },
+    "03.5": {
+        "issue_for_user": wrong.issue_for_user_ok,
+        "log_out_everywhere": wrong.log_out_everywhere_ok,
+        "token_is_current": wrong.token_is_current_ok,
+    },
 }
 
 
@@ -133,17 +184,20 @@ def test_known_wrong_is_caught(
     assert status_of(result, catching_case) is Status.FAILED, result.cases
 
 
-def test_correct_token_functions_pass() -> None:
-    result = run("03.1", CORRECT_PARTS["03.1"])
+@pytest.mark.parametrize("exercise_id", ["03.1", "03.4", "03.5"])
+def test_correct_companions_pass(exercise_id: str) -> None:
+    # Otherwise a known-wrong entry could "fail" only because its companions are broken.
+    result = run(exercise_id, CORRECT_PARTS[exercise_id])
     assert result.status is Status.PASSED, result.cases
 
 
-def test_each_check_answers_within_a_second() -> None:
-    namespace = {**CORRECT_PARTS["03.1"]}
-    for exercise_id in STUBS:
-        start = time.perf_counter()
-        run(exercise_id, {**STUBS[exercise_id], **namespace})
-        assert time.perf_counter() - start < 1.0, exercise_id
+@pytest.mark.parametrize("exercise_id", sorted(STUBS))
+def test_each_check_answers_within_a_second(exercise_id: str) -> None:
+    # With working code where the tests have it, so every case runs to its end.
+    namespace = {**STUBS[exercise_id], **CORRECT_PARTS.get(exercise_id, {})}
+    start = time.perf_counter()
+    run(exercise_id, namespace)
+    assert time.perf_counter() - start < 1.0, exercise_id
 
 
 # --- the reference verifier's own regression tests ---------------------------------------

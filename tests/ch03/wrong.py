@@ -13,19 +13,21 @@ from typing import Any
 
 import jwt
 from fastapi import HTTPException
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authcourse.checks.ch03 import AUDIENCE, ISSUER, JWKS_URL
 from authcourse.clock import Clock
+from clouddocs.security import unauthorized
 from clouddocs.tokens import (
+    DeniedToken,
     InvalidToken,
     RefreshFamily,
     RefreshReuse,
     RefreshTokenRecord,
     TokenService,
-    current_version,
-    is_denied,
+    TokenVersion,
 )
 
 REQUIRED = ["iss", "sub", "aud", "exp", "iat", "jti"]
@@ -181,6 +183,7 @@ async def _rotate(
     detect_reuse: bool = True,
     revoke_on_reuse: bool = True,
     family_lifetime: bool = True,
+    token_expiry: bool = True,
 ) -> RefreshTokenRecord:
     record = await session.get(RefreshTokenRecord, jti)
     if record is None:
@@ -189,7 +192,9 @@ async def _rotate(
     assert family is not None
     if family.revoked_reason is not None:
         raise InvalidToken("revoked")
-    if now >= record.expires_at or (family_lifetime and now >= family.expires_at):
+    if (token_expiry and now >= record.expires_at) or (
+        family_lifetime and now >= family.expires_at
+    ):
         raise InvalidToken("expired")
     if detect_reuse:
         spent = await session.execute(
@@ -238,6 +243,13 @@ async def rotate_revoking_without_commit(
     return await _rotate(session, jti, now=now, token_lifetime=token_lifetime)
 
 
+async def rotate_ignoring_token_expiry(
+    session: AsyncSession, jti: str, *, now: int, token_lifetime: timedelta
+) -> RefreshTokenRecord:
+    # Only the family's 7-day limit is checked: a 12-hour token lives as long as its family.
+    return await _rotate(session, jti, now=now, token_lifetime=token_lifetime, token_expiry=False)
+
+
 async def rotate_ignoring_family_lifetime(
     session: AsyncSession, jti: str, *, now: int, token_lifetime: timedelta
 ) -> RefreshTokenRecord:
@@ -250,36 +262,45 @@ async def rotate_ignoring_family_lifetime(
 def _bearer(authorization: str | None) -> str:
     scheme, _, credential = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not credential:
-        raise HTTPException(401, "no token", headers={"WWW-Authenticate": "Bearer"})
+        raise unauthorized()
     return credential
 
 
-_INVALID = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-
-
-async def authenticate_without_denylist(
-    session: AsyncSession, authorization: str | None, *, tokens: TokenService
-) -> dict[str, Any]:
-    # The denylist is "checked at refresh": access tokens of logged-out devices still work.
+async def deny_ok(session: AsyncSession, claims: dict[str, Any]) -> None:
+    session.add(DeniedToken(jti=claims["jti"], expires_at=int(claims["exp"])))
     try:
-        claims = tokens.verify(_bearer(authorization))
-    except InvalidToken:
-        raise HTTPException(401, "invalid", headers=_INVALID) from None
-    if claims.get("ver", -1) < await current_version(session, int(claims["sub"])):
-        raise HTTPException(401, "invalid", headers=_INVALID)
-    return claims
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
 
 
-async def authenticate_without_version(
+async def authenticate_ok(
     session: AsyncSession, authorization: str | None, *, tokens: TokenService
 ) -> dict[str, Any]:
     try:
         claims = tokens.verify(_bearer(authorization))
     except InvalidToken:
-        raise HTTPException(401, "invalid", headers=_INVALID) from None
-    if await is_denied(session, claims["jti"]):
-        raise HTTPException(401, "invalid", headers=_INVALID)
+        raise unauthorized("invalid_token") from None
+    if await session.get(DeniedToken, claims["jti"]) is not None:
+        raise unauthorized("invalid_token")
     return claims
+
+
+async def prune_ok(session: AsyncSession, *, now: float) -> int:
+    result = await session.execute(delete(DeniedToken).where(DeniedToken.expires_at < now - 30))
+    await session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def authenticate_checking_denylist_only_at_refresh(
+    session: AsyncSession, authorization: str | None, *, tokens: TokenService
+) -> dict[str, Any]:
+    # "The refresh endpoint looks at the denylist": access tokens of a logged-out device
+    # keep working until they expire.
+    try:
+        return tokens.verify(_bearer(authorization))
+    except InvalidToken:
+        raise unauthorized("invalid_token") from None
 
 
 async def authenticate_without_challenge(
@@ -300,7 +321,110 @@ async def authenticate_with_403(
         raise HTTPException(403, "forbidden") from None
 
 
+async def deny_without_commit(session: AsyncSession, claims: dict[str, Any]) -> None:
+    # Added to the session, never committed: rolled back when the request's session closes.
+    session.add(DeniedToken(jti=claims["jti"], expires_at=int(claims["exp"])))
+
+
+async def deny_failing_twice(session: AsyncSession, claims: dict[str, Any]) -> None:
+    session.add(DeniedToken(jti=claims["jti"], expires_at=int(claims["exp"])))
+    await session.commit()  # a second logout of the same token: duplicate key
+
+
+async def prune_never(session: AsyncSession, *, now: float) -> int:
+    return 0  # "we will add a cron job later": the table grows forever
+
+
+async def prune_at_exp(session: AsyncSession, *, now: float) -> int:
+    # Forgets the leeway: for 30 s a logged-out token verifies and is no longer denied.
+    result = await session.execute(delete(DeniedToken).where(DeniedToken.expires_at <= now))
+    await session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def prune_everything(session: AsyncSession, *, now: float) -> int:
+    result = await session.execute(delete(DeniedToken))
+    await session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 # --- 03.5 ----------------------------------------------------------------------------------
+async def _stored_version(session: AsyncSession, user_id: int) -> int:
+    version = await session.scalar(
+        select(TokenVersion.version).where(TokenVersion.user_id == user_id)
+    )
+    return version or 0
+
+
+async def issue_for_user_ok(session: AsyncSession, user_id: int, *, tokens: TokenService) -> str:
+    return tokens.issue(str(user_id), claims={"ver": await _stored_version(session, user_id)})
+
+
+async def log_out_everywhere_ok(session: AsyncSession, user_id: int) -> None:
+    bumped = await session.execute(
+        update(TokenVersion)
+        .where(TokenVersion.user_id == user_id)
+        .values(version=TokenVersion.version + 1)
+    )
+    if bumped.rowcount == 0:  # type: ignore[attr-defined]
+        session.add(TokenVersion(user_id=user_id, version=1))
+    await session.commit()
+
+
+async def token_is_current_ok(session: AsyncSession, claims: dict[str, Any]) -> bool:
+    version = claims.get("ver")
+    if isinstance(version, bool) or not isinstance(version, int):
+        return False
+    return version >= await _stored_version(session, int(claims["sub"]))
+
+
+async def issue_without_version(
+    session: AsyncSession, user_id: int, *, tokens: TokenService
+) -> str:
+    return tokens.issue(str(user_id))  # no ver claim: nothing to compare later
+
+
+async def token_is_current_wrong_way(session: AsyncSession, claims: dict[str, Any]) -> bool:
+    version = claims.get("ver")
+    if isinstance(version, bool) or not isinstance(version, int):
+        return False
+    return version <= await _stored_version(session, int(claims["sub"]))  # old tokens pass
+
+
+async def token_is_current_strictly_newer(session: AsyncSession, claims: dict[str, Any]) -> bool:
+    version = claims.get("ver")
+    if isinstance(version, bool) or not isinstance(version, int):
+        return False
+    return version > await _stored_version(session, int(claims["sub"]))  # fresh tokens fail
+
+
+async def token_is_current_ignoring_missing_claim(
+    session: AsyncSession, claims: dict[str, Any]
+) -> bool:
+    current = await _stored_version(session, int(claims["sub"]))
+    return bool(claims.get("ver", current) >= current)  # no claim: "must be current"
+
+
+async def token_is_current_one_version_for_all(
+    session: AsyncSession, claims: dict[str, Any]
+) -> bool:
+    version = claims.get("ver")
+    if isinstance(version, bool) or not isinstance(version, int):
+        return False
+    # No WHERE on the user: the first row in the table decides for everyone.
+    return version >= ((await session.scalar(select(TokenVersion.version))) or 0)
+
+
+async def log_out_everywhere_without_commit(session: AsyncSession, user_id: int) -> None:
+    session.add(TokenVersion(user_id=user_id, version=1))  # rolled back when the session closes
+
+
+async def log_out_everywhere_setting_one(session: AsyncSession, user_id: int) -> None:
+    await session.merge(TokenVersion(user_id=user_id, version=1))  # set, not incremented
+    await session.commit()
+
+
+# --- 03.6 ----------------------------------------------------------------------------------
 def _verify_with(token: str, jwk: dict[str, Any], algorithms: list[str], clock: Clock) -> Any:
     try:
         claims = jwt.decode(

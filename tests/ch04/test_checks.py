@@ -94,10 +94,12 @@ KNOWN_WRONG: list[tuple[str, dict[str, Any], str]] = [
     ("04.6", {"limit_per_key": wrong.limit_per_key_and_ip}, "one key shares its budget"),
     ("04.6", {"limit_per_key": wrong.limit_by_plaintext_key}, "the limiter counts key ids"),
     ("04.6", {"limit_per_key": wrong.limit_without_headers}, "responses carry RateLimit"),
+    ("04.6", {"limit_per_key": wrong.limit_on_the_event_loop}, "limiter.hit runs off the event"),
     ("04.7", {"sign_webhook": wrong.sign_body_only}, "sign_webhook produces"),
     ("04.7", {"WebhookReceiver": wrong.ReceiverWithoutWindow}, "deliveries outside the 5-minute"),
     ("04.7", {"WebhookReceiver": wrong.ReceiverWithoutReplayMemory}, "a replayed delivery"),
     ("04.7", {"WebhookReceiver": wrong.ReceiverWithEquals}, "signatures are compared in constant"),
+    ("04.7", {"WebhookReceiver": wrong.ReceiverThatNeverForgets}, "the replay memory forgets"),
 ]
 
 

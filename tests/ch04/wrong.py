@@ -375,6 +375,22 @@ def limit_by_plaintext_key(limiter: RateLimiter, authenticate: Dependency) -> De
     return _limit(limiter, authenticate, lambda key, request: request.headers["authorization"])
 
 
+def limit_on_the_event_loop(limiter: RateLimiter, authenticate: Dependency) -> Dependency:
+    """Right counter, right headers, but `hit` runs on the event loop: with Redis storage
+    every request of the worker waits for each round trip."""
+
+    async def dependency(
+        key: Annotated[KeyPrincipal, Depends(authenticate)], response: Response
+    ) -> KeyPrincipal:
+        decision = limiter.hit(f"api-key:{key.key_id}")
+        if not decision.allowed:
+            raise too_many_requests(decision)
+        response.headers.update(rate_limit_headers(decision))
+        return key
+
+    return dependency
+
+
 def limit_without_headers(limiter: RateLimiter, authenticate: Dependency) -> Dependency:
     """Counts correctly but tells clients nothing: a bare 429, no Retry-After."""
 
@@ -458,6 +474,27 @@ class ReceiverWithEquals:
         if _mac(self.secret, f"{timestamp}.".encode() + body) != signature:
             return False
         if signature in self.seen:
+            return False
+        self.seen.add(signature)
+        return True
+
+
+class ReceiverThatNeverForgets:
+    """Window, MAC and replay check are right, but every signature is kept forever: memory
+    grows with each delivery until the process runs out of it."""
+
+    def __init__(self, secret: str, clock: Clock) -> None:
+        self.secret, self.clock, self.seen = secret, clock, set[str]()
+
+    def accept(self, header: str | None, body: bytes) -> bool:
+        parsed = _parse(header)
+        if parsed is None:
+            return False
+        timestamp, signature = parsed
+        if abs(self.clock.time() - timestamp) > TOLERANCE:
+            return False
+        expected = _mac(self.secret, f"{timestamp}.".encode() + body)
+        if not hmac.compare_digest(expected, signature) or signature in self.seen:
             return False
         self.seen.add(signature)
         return True

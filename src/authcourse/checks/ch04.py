@@ -8,6 +8,7 @@ No ``from __future__ import annotations`` here: the in-check FastAPI apps put th
 dependencies in ``Annotated[...]`` annotations, which FastAPI must see as objects, not strings.
 """
 
+import asyncio
 import hashlib
 import hmac
 import random
@@ -668,19 +669,33 @@ limits_ex = exercise(
         "Count with limiter.hit(f'api-key:{key.key_id}'): the key id, not the IP, not the key.",
         "Refused → raise too_many_requests(decision); allowed → "
         "response.headers.update(rate_limit_headers(decision)).",
+        "limiter.hit is synchronous: call it as "
+        "`decision = await anyio.to_thread.run_sync(limiter.hit, name)` so a slow Redis "
+        "round trip never blocks the event loop.",
     ),
 )
 
 
+def _on_the_event_loop() -> bool:
+    """True when called from the thread running the event loop (where blocking stalls it)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 class _RecordingLimiter(RateLimiter):
-    """A real limiter that also remembers which counters were hit."""
+    """A real limiter that also remembers which counters were hit, and from where."""
 
     def __init__(self, rate: str) -> None:
         super().__init__(rate)
         self.counters: list[str] = []
+        self.hits_on_event_loop = 0
 
     def hit(self, key: str) -> Any:
         self.counters.append(key)
+        self.hits_on_event_loop += _on_the_event_loop()
         return super().hit(key)
 
 
@@ -770,6 +785,22 @@ async def _(ns: Namespace) -> None:
     )
 
 
+@limits_ex.case("limiter.hit runs off the event loop (with Redis it waits on the network)")
+async def _(ns: Namespace) -> None:
+    async with _limited_app(ns) as (app, (key, _), limiter):
+        async with asgi_client(app) as client:
+            await client.get("/documents", headers=_bearer(key))
+    expect(
+        bool(limiter.counters) and limiter.hits_on_event_loop == 0,
+        "watching which thread calls limiter.hit(...)",
+        "a worker thread (await anyio.to_thread.run_sync(limiter.hit, ...)): a synchronous "
+        "call waiting on Redis must not freeze the event loop",
+        "no call to limiter.hit at all"
+        if not limiter.counters
+        else "the event loop's own thread: every request on the worker waits for each call",
+    )
+
+
 # --------------------------------------------------------------------------- 04.7
 
 webhooks = exercise(
@@ -784,6 +815,8 @@ webhooks = exercise(
         "compare with hmac.compare_digest.",
         "Remember each accepted signature until its timestamp leaves the window; "
         "a signature seen before → False.",
+        "Keep the memory in an attribute (e.g. a dict signature → timestamp + 300) and drop "
+        "the entries whose time has passed on each accept: it stays the size of one window.",
     ),
 )
 
@@ -865,6 +898,48 @@ def _(ns: Namespace) -> None:
     clock.advance(seconds=30)
     fresh = _accept(receiver, _reference_header(int(clock.time())))
     expect(fresh is True, "accept(a new delivery 30 s later)", "True", fresh)
+
+
+def _remembered(receiver: Any) -> int:
+    """How many entries the receiver holds in its containers (one level of nesting too)."""
+    total = 0
+    for value in vars(receiver).values():
+        if isinstance(value, str | bytes):
+            continue
+        if hasattr(value, "__len__"):
+            total += len(value)
+        elif hasattr(value, "__dict__"):
+            total += sum(
+                len(inner)
+                for inner in vars(value).values()
+                if hasattr(inner, "__len__") and not isinstance(inner, str | bytes)
+            )
+    return total
+
+
+@webhooks.case("the replay memory forgets deliveries the window already refuses")
+def _(ns: Namespace) -> None:
+    clock = FrozenClock()
+    receiver = ns["WebhookReceiver"](_SECRET, clock)
+    refused = []
+    for number in range(600):
+        body = b'{"delivery":%d}' % number
+        if _accept(receiver, _reference_header(int(clock.time()), body), body) is not True:
+            refused.append(number + 1)
+        clock.advance(seconds=10)
+    expect(
+        not refused,
+        "600 genuine deliveries, one every 10 seconds",
+        "all accepted",
+        f"delivery {refused[0]} refused" if refused else "",
+    )
+    remembered = _remembered(receiver)
+    expect(
+        remembered <= 100,
+        "counting what the receiver still remembers after those 600 deliveries (100 minutes)",
+        "only the ~30 deliveries whose timestamps are still inside the 5-minute window",
+        f"{remembered} entries: a memory that grows with every delivery ever received",
+    )
 
 
 @contextmanager

@@ -1,0 +1,214 @@
+"""Regression tests for the reference code chapter 2 exports (clouddocs.passwords, accounts,
+lockout, csrf, audit_log, session_app): one test per finding of the chapter's security review.
+
+Race tests use a file-backed SQLite database: the in-memory one shares a single connection
+between sessions, so it cannot show what two concurrent requests do to a real database.
+"""
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from authcourse import FrozenClock, asgi_client
+from clouddocs.accounts import register_user
+from clouddocs.audit_log import AuditEvent
+from clouddocs.db import Database, Tenant, User
+from clouddocs.lockout import AccountLockout, LoginThrottle
+from clouddocs.passwords import TEST_ARGON2, PasswordHasher
+from clouddocs.session_app import SessionAppSettings, create_session_app
+
+ORIGIN = {"Origin": "https://clouddocs.test"}
+ADA = {"email": "ada@example.com", "password": "correct horse battery staple"}
+
+
+class CountingHasher(PasswordHasher):
+    """A cheap hasher that counts verifications."""
+
+    def __init__(self) -> None:
+        super().__init__(TEST_ARGON2)
+        self.verifications = 0
+
+    def verify(self, stored_hash: str, password: str) -> bool:
+        self.verifications += 1
+        return super().verify(stored_hash, password)
+
+
+async def _database(url: str) -> Database:
+    database = Database(url)
+    await database.create_all()
+    async with database.sessions() as db:
+        db.add(Tenant(id=1, name="Acme"))
+        await db.commit()
+        await register_user(
+            db, tenant_id=1, display_name="Ada", hasher=PasswordHasher(TEST_ARGON2), **ADA
+        )
+    return database
+
+
+@pytest.fixture
+async def memory_db() -> AsyncIterator[Database]:
+    database = await _database("sqlite+aiosqlite:///:memory:")
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def file_db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await _database(f"sqlite+aiosqlite:///{tmp_path / 'clouddocs.db'}")
+    yield database
+    await database.dispose()
+
+
+def _app(database: Database, hasher: PasswordHasher | None = None, **settings: Any) -> Any:
+    return create_session_app(
+        SessionAppSettings(
+            database=database,
+            hasher=hasher or PasswordHasher(TEST_ARGON2),
+            clock=FrozenClock(),
+            login_rate_per_ip="1000/minute",
+            **settings,
+        )
+    )
+
+
+# Finding: the dummy hash was made lazily, so the first unknown-email login paid for an
+# extra hash (a one-time timing difference).
+@pytest.mark.anyio
+async def test_dummy_hash_exists_before_the_first_login(memory_db: Database) -> None:
+    hasher = PasswordHasher(TEST_ARGON2)
+
+    def no_hashing_during_login(password: str) -> str:
+        raise AssertionError("login hashed a password: the dummy hash was not ready")
+
+    hasher.hash = no_hashing_during_login  # type: ignore[method-assign]
+    async with asgi_client(_app(memory_db, hasher), headers=ORIGIN) as client:
+        response = await client.post("/login", json={"email": "zoe@example.com", "password": "x"})
+    assert response.status_code == 401
+    assert hasher.dummy_hash.startswith("$argon2id$v=19$m=64,t=1,p=1$")  # at the profile
+
+
+# Finding: FastAPI's default 422 echoed the rejected value (a 129-character password came
+# back in the body), and a lone surrogate it could not encode turned the 422 into a 500.
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "raw_body"),
+    [
+        ("/login", b'{"email": "ada@example.com", "password": "%s"}' % (b"S3cret-" * 20)),
+        ("/login", b'{"email": "ada@example.com", "password": "\\ud800 secret"}'),
+        (
+            "/register",
+            b'{"email": "z@example.com", "password": "%s", "display_name": "Z"}'
+            % (b"S3cret-" * 20),
+        ),
+    ],
+)
+async def test_validation_errors_never_echo_what_was_sent(
+    memory_db: Database, path: str, raw_body: bytes
+) -> None:
+    async with asgi_client(_app(memory_db), headers=ORIGIN) as client:
+        response = await client.post(
+            path, content=raw_body, headers={"Content-Type": "application/json"}
+        )
+    assert response.status_code == 422
+    assert "S3cret" not in response.text and "secret" not in response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "password"]
+
+
+# Finding: a malformed Referer (with Origin: null) made urlsplit raise: a 500 on every
+# public and private POST.
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/login", "/register", "/logout"])
+async def test_malformed_referer_is_a_403_not_a_500(memory_db: Database, path: str) -> None:
+    async with asgi_client(_app(memory_db)) as client:
+        if path == "/logout":
+            await client.post("/login", json=ADA, headers=ORIGIN)
+        response = await client.post(
+            path, json=ADA, headers={"Origin": "null", "Referer": "http://[::1"}
+        )
+    assert response.status_code == 403
+
+
+# Finding: two sign-ups racing for one address both passed the "is it taken?" lookup and
+# the loser's INSERT failed with IntegrityError: a 500 (which also revealed the race).
+@pytest.mark.anyio
+async def test_racing_registrations_for_one_email_all_get_the_same_202(file_db: Database) -> None:
+    body = {"email": "race@example.com", "password": "a brand new passphrase", "display_name": "R"}
+    async with asgi_client(_app(file_db), headers=ORIGIN) as client:
+        responses = await asyncio.gather(*(client.post("/register", json=body) for _ in range(5)))
+    assert {(r.status_code, r.content) for r in responses} == {(202, responses[0].content)}
+    async with file_db.sessions() as db:
+        count = await db.scalar(select(func.count()).where(User.email == "race@example.com"))
+    assert count == 1
+
+
+# Finding: "is it locked? -> verify -> count the failure" let parallel guesses all pass the
+# check while the first ones were being verified, and two first failures for one name
+# collided on INSERT (IntegrityError: a 500).
+@pytest.mark.anyio
+async def test_parallel_guesses_get_no_more_than_five_verifications(file_db: Database) -> None:
+    hasher = CountingHasher()
+    async with asgi_client(_app(file_db, hasher), headers=ORIGIN) as client:
+        responses = await asyncio.gather(
+            *(
+                client.post("/login", json={"email": ADA["email"], "password": f"guess {n}"})
+                for n in range(20)
+            )
+        )
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [401] * 5 + [429] * 15
+    assert hasher.verifications == 5
+
+
+# Brief: the lockout must not tell whether an account exists: same statuses, bodies and
+# Retry-After for a registered and an unregistered email.
+@pytest.mark.anyio
+async def test_lockout_answers_the_same_for_known_and_unknown_emails(memory_db: Database) -> None:
+    async def seven_wrong_guesses(email: str) -> list[tuple[int, bytes, str | None]]:
+        async with asgi_client(_app(memory_db), headers=ORIGIN) as client:
+            answers = []
+            for n in range(7):
+                response = await client.post("/login", json={"email": email, "password": f"{n}"})
+                answers.append(
+                    (response.status_code, response.content, response.headers.get("retry-after"))
+                )
+            return answers
+
+    known, unknown = await seven_wrong_guesses(ADA["email"]), await seven_wrong_guesses("z@x.test")
+    assert known == unknown
+    assert [status for status, _, _ in known] == [401] * 5 + [429] * 2
+
+
+# Finding: lockout keys and audit events held SHA-256(email as typed): anyone with the table
+# could test a list of addresses, and a password typed into the email field was stored as
+# an unsalted fast hash.
+@pytest.mark.anyio
+async def test_lockout_table_and_audit_log_hold_no_email_or_password(memory_db: Database) -> None:
+    typed = ["ada@example.com", "zoe@example.com", "my secret passphrase"]
+    async with asgi_client(_app(memory_db), headers=ORIGIN) as client:
+        for login_name in typed:
+            for _ in range(6):
+                await client.post("/login", json={"email": login_name, "password": "wrong pw"})
+        await client.post("/login", json=ADA)
+    async with memory_db.sessions() as db:
+        keys = (await db.scalars(select(LoginThrottle.account_key))).all()
+        events = (await db.scalars(select(AuditEvent))).all()
+    stored = " ".join(
+        [*keys, *(f"{e.event} {e.user_id} {e.account_key} {e.client_ip}" for e in events)]
+    )
+    assert keys and any(e.event == "account.locked" for e in events)
+    for value in [*typed, "wrong pw", ADA["password"]]:
+        assert value not in stored
+        assert hashlib.sha256(value.encode()).hexdigest() not in stored
+        assert hashlib.sha256(value.lower().encode()).hexdigest() not in stored
+
+
+def test_lockout_keys_are_keyed_and_the_key_stays_private() -> None:
+    first, second = AccountLockout(key=b"k" * 32), AccountLockout(key=b"k" * 32)
+    assert first.account_key("Ada@Example.com ") == second.account_key("ada@example.com")
+    assert AccountLockout().account_key("ada@example.com") != first.account_key("ada@example.com")
+    assert "k" * 8 not in repr(first)

@@ -254,7 +254,6 @@ async def rotate_api_key(
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, Response, status
 
 from authcourse.clock import SystemClock
@@ -336,9 +335,8 @@ class ApiKeyGuard:
                 # behind the same IP, and the limiter's storage never sees the key itself.
                 # `hit` is synchronous and, with Redis storage, waits on the network: called
                 # here directly it would stall the event loop, and every request this worker
-                # is serving, for each round trip. So it runs in a worker thread, as FastAPI
-                # does for a plain `def` dependency.
-                decision = await anyio.to_thread.run_sync(self.limiter.hit, f"api-key:{key.key_id}")
+                # is serving, for each round trip. `hit_async` runs it in a worker thread.
+                decision = await self.limiter.hit_async(f"api-key:{key.key_id}")
                 if not decision.allowed:
                     raise too_many_requests(decision)
                 response.headers.update(rate_limit_headers(decision))

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from annotated_types import Interval
-from sqlalchemy import DateTime, ForeignKey, String, Text, event
+from sqlalchemy import DateTime, ForeignKey, String, Text, event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -94,14 +94,18 @@ class Database:
 
 
 def _make_engine(url: str) -> AsyncEngine:
-    if url.startswith("sqlite") and ":memory:" in url:
-        # One shared connection: each new connection to :memory: would be a new, empty database.
+    parsed = make_url(url)
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if is_sqlite and parsed.database in (None, "", ":memory:"):
+        # One shared connection: each new connection to :memory: would be a new, empty
+        # database. It also means concurrent requests share one transaction: fine for a
+        # notebook, not for load — use a file or PostgreSQL URL for that.
         engine = create_async_engine(
             url, poolclass=StaticPool, connect_args={"check_same_thread": False}
         )
     else:
         engine = create_async_engine(url)
-    if url.startswith("sqlite"):
+    if is_sqlite:
         # SQLite ignores foreign keys unless asked; tenant isolation relies on them.
         event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
     return engine

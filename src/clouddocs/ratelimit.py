@@ -12,6 +12,7 @@ import math
 import time
 from dataclasses import dataclass
 
+import anyio.to_thread
 from fastapi import HTTPException, status
 from limits import parse
 from limits.storage import storage_from_string
@@ -58,6 +59,11 @@ class RateLimiter:
             retry_after=0 if allowed else max(1, reset_after),
             reset_after=reset_after,
         )
+
+    async def hit_async(self, key: str) -> RateDecision:
+        """``hit`` for async code: it runs in a worker thread, so a network storage such as
+        Redis never blocks the event loop (with ``memory://`` the thread costs ~50 µs)."""
+        return await anyio.to_thread.run_sync(self.hit, key)
 
     def reset(self, key: str) -> None:
         """Forget ``key``'s history (an operator unblocking a client)."""

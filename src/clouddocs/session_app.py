@@ -114,7 +114,7 @@ def create_session_app(settings: SessionAppSettings) -> FastAPI:
     ) -> dict[str, object]:
         client_ip = _ip(request)
         key = lockout.account_key(body.email)  # an HMAC, never the email itself
-        decision = login_limiter.hit(client_ip)
+        decision = await login_limiter.hit_async(client_ip)
         if not decision.allowed:
             await record_event(
                 db,

@@ -763,7 +763,7 @@ def token_routes(settings: TokenAppSettings) -> APIRouter:
         # lockout counted *before* the password is checked.
         client_ip = request.client.host if request.client else "unknown"
         key = lockout.account_key(form.email)  # an HMAC, never the email itself
-        decision = login_limiter.hit(client_ip)
+        decision = await login_limiter.hit_async(client_ip)
         if not decision.allowed:
             await audit(
                 session, AuditEventType.LOGIN_RATE_LIMITED, account_key=key, client_ip=client_ip

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authcourse import asgi_client
-from clouddocs.db import MAX_ROW_ID, Database, Document, RowId
+from clouddocs.db import MAX_ROW_ID, Database, Document, RowId, Tenant
 from clouddocs.security import (
     MAX_TOKEN_LENGTH,
     Principal,
@@ -217,3 +217,20 @@ async def test_a_422_never_echoes_the_rejected_value(password: str) -> None:
     assert answer.json()["detail"][0]["loc"] == ["body", "password"]
     assert "input" not in answer.json()["detail"][0]
     assert "hunter2" not in answer.text and "ud800" not in answer.text
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("url", ["sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:"])
+async def test_every_in_memory_sqlite_url_is_one_shared_database(url: str) -> None:
+    # Without the shared connection, the second session would open a new, empty database.
+    db = Database(url)
+    try:
+        await db.create_all()
+        async with db.sessions() as session:
+            session.add(Tenant(name="Acme"))
+            await session.commit()
+        async with db.sessions() as session:
+            tenant = await session.get(Tenant, 1)
+        assert tenant is not None and tenant.name == "Acme"
+    finally:
+        await db.dispose()

@@ -7,6 +7,7 @@ between sessions, so it cannot show what two concurrent requests do to a real da
 
 import asyncio
 import hashlib
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from clouddocs.audit_log import AuditEvent
 from clouddocs.db import Database, Tenant, User
 from clouddocs.lockout import AccountLockout, LoginThrottle
 from clouddocs.passwords import TEST_ARGON2, PasswordHasher
+from clouddocs.ratelimit import RateDecision, RateLimiter
 from clouddocs.session_app import SessionAppSettings, create_session_app
 
 ORIGIN = {"Origin": "https://clouddocs.test"}
@@ -212,3 +214,23 @@ def test_lockout_keys_are_keyed_and_the_key_stays_private() -> None:
     assert first.account_key("Ada@Example.com ") == second.account_key("ada@example.com")
     assert AccountLockout().account_key("ada@example.com") != first.account_key("ada@example.com")
     assert "k" * 8 not in repr(first)
+
+
+@pytest.mark.anyio
+async def test_hit_async_counts_in_a_worker_thread_not_on_the_event_loop() -> None:
+    # With Redis storage `hit` waits on the network; from async code it must not run on
+    # the loop's own thread, or every request the worker serves waits with it.
+    limiter = RateLimiter("2/minute")
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+    original_hit = limiter.hit
+
+    def recording_hit(key: str) -> RateDecision:
+        threads.append(threading.get_ident())
+        return original_hit(key)
+
+    limiter.hit = recording_hit  # type: ignore[method-assign]
+    decisions = [await limiter.hit_async("203.0.113.9") for _ in range(3)]
+    assert [decision.allowed for decision in decisions] == [True, True, False]
+    assert decisions[-1].retry_after > 0
+    assert loop_thread not in threads

@@ -29,6 +29,9 @@ class AuditEventType(StrEnum):
     LOGIN_RATE_LIMITED = "login.rate_limited"
     LOGOUT = "logout"
     LOGOUT_EVERYWHERE = "logout.everywhere"
+    # Token events, recorded from chapter 3 on.
+    TOKEN_REFRESHED = "token.refreshed"
+    REFRESH_TOKEN_REUSED = "token.refresh_reused"  # a stolen token was probably replayed
 
 
 class AuditEvent(Base):

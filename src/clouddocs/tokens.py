@@ -425,6 +425,10 @@ from clouddocs.db import Base
 class RefreshReuse(InvalidToken):
     """A refresh token was presented after it had been spent; its family is now revoked."""
 
+    def __init__(self, message: str, *, user_id: int | None = None) -> None:
+        super().__init__(message)
+        self.user_id = user_id  # whose family was revoked, for the audit log
+
 
 class RefreshFamily(Base):
     """All refresh tokens descending from one login."""
@@ -494,7 +498,9 @@ async def rotate_refresh(
     if cast(CursorResult[Any], spent).rowcount != 1:
         family.revoked_reason = "reuse detected"
         await session.commit()  # the revocation must survive the error we raise next
-        raise RefreshReuse("a spent refresh token was presented again: family revoked")
+        raise RefreshReuse(
+            "a spent refresh token was presented again: family revoked", user_id=family.user_id
+        )
     successor = RefreshTokenRecord(
         jti=secrets.token_urlsafe(16),
         family_id=family.id,
@@ -793,20 +799,33 @@ def token_routes(settings: TokenAppSettings) -> APIRouter:
 
     @router.post(REFRESH_PATH)
     async def refresh_tokens(
-        session: Session, response: Response, refresh_cookie: RefreshCookie = None
+        session: Session,
+        request: Request,
+        response: Response,
+        refresh_cookie: RefreshCookie = None,
     ) -> dict[str, Any]:
         # Authenticated by the refresh cookie itself: that is the credential checked here.
         if refresh_cookie is None:
             raise unauthorized()
+        client_ip = request.client.host if request.client else "unknown"
         try:
             user_id, next_refresh = await refresh.rotate(session, refresh_cookie)
             body = await issue_pair(session, user_id, response)  # reads the token version
             await refresh.ensure_live(session, next_refresh)  # ... then the family, again
-        except InvalidToken:
+        except InvalidToken as refused_token:
+            if isinstance(refused_token, RefreshReuse):
+                # The one event a security team wants paged on: someone replayed a token.
+                await audit(
+                    session,
+                    AuditEventType.REFRESH_TOKEN_REUSED,
+                    user_id=refused_token.user_id,
+                    client_ip=client_ip,
+                )
             refused = unauthorized("invalid_token")
             headers = {**(refused.headers or {}), "Set-Cookie": EXPIRED_REFRESH_COOKIE}
             raise HTTPException(401, refused.detail, headers=headers) from None
         set_refresh_cookie(response, next_refresh)
+        await audit(session, AuditEventType.TOKEN_REFRESHED, user_id=user_id, client_ip=client_ip)
         return body
 
     @router.delete(REFRESH_PATH, status_code=204)

@@ -21,6 +21,7 @@ from sqlalchemy import select
 import clouddocs.tokens as tokens_module
 from authcourse import FrozenClock, asgi_client
 from clouddocs.accounts import register_user
+from clouddocs.audit_log import AuditEvent
 from clouddocs.db import Database, Tenant
 from clouddocs.passwords import TEST_ARGON2, PasswordHasher
 from clouddocs.tokens import (
@@ -333,3 +334,23 @@ async def test_a_422_never_echoes_the_password(memory_db: Database) -> None:
     assert response.status_code == 422
     assert "my secret passphrase" not in response.text
     assert response.json()["detail"][0]["loc"] == ["body", "password"]
+
+
+# Finding: refreshes were not audited, and neither was the reuse of a spent refresh token,
+# the clearest sign that a token was stolen (the checklist: log login, logout, failure, refresh).
+@pytest.mark.anyio
+async def test_refresh_and_refresh_reuse_are_audited(memory_db: Database) -> None:
+    app = create_token_app(_settings(memory_db))
+    async with asgi_client(app, client_ip="198.51.100.7") as client:
+        await _log_in(client)
+        spent = client.cookies["__Secure-refresh"]
+        assert (await client.post("/auth/refresh")).status_code == 200
+        client.cookies.set("__Secure-refresh", spent, domain="clouddocs.test", path="/auth/refresh")
+        assert (await client.post("/auth/refresh")).status_code == 401
+    async with memory_db.sessions() as session:
+        events = (await session.execute(select(AuditEvent.event, AuditEvent.user_id))).all()
+    assert [tuple(row) for row in events] == [
+        ("login.succeeded", 1),
+        ("token.refreshed", 1),
+        ("token.refresh_reused", 1),
+    ]

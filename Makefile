@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NBVAL  := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help install lab test lint execute export labs grade clean
+.PHONY: help install lab test lint execute export labs grade bench clean
 
 help:
 	@echo "make lab      open the course in JupyterLab"
@@ -16,6 +16,7 @@ help:
 	@echo "make labs     regenerate labs/ from solutions/"
 	@echo "make execute  re-execute notebooks/ and solutions/ so stored outputs are current"
 	@echo "make grade SUBMISSIONS=folder   grade learners' labs (table on screen + grades.csv)"
+	@echo "make bench    measure the performance budgets (BENCH_ARGS=--notebooks times nbval too)"
 
 # (Re)install whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -54,6 +55,10 @@ execute: $(STAMP)
 SUBMISSIONS ?= submissions
 grade: $(STAMP)
 	$(BIN)/python -m authcourse grade $(SUBMISSIONS) --csv grades.csv
+
+# Timings are measured here, never asserted in tests; exit 1 when a budget is exceeded.
+bench: $(STAMP)
+	$(BIN)/python -m authcourse bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

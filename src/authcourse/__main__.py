@@ -1,4 +1,4 @@
-"""Command line: ``python -m authcourse {export,labs,execute,grade} ...``."""
+"""Command line: ``python -m authcourse {export,labs,execute,grade,bench} ...``."""
 
 from __future__ import annotations
 
@@ -67,9 +67,30 @@ def main(argv: list[str] | None = None) -> int:
         "--json", action="store_true", help="print a JSON list instead of the table"
     )
 
+    bench_cmd = commands.add_parser(
+        "bench",
+        help="measure the performance budgets (DESIGN.md §12) on this machine",
+        description="Measure the course's performance budgets on this machine and print"
+        " budget, measured value and verdict for each. Exit code 1 if any budget is"
+        " exceeded (or could not be measured because something failed), 0 otherwise.",
+    )
+    bench_cmd.add_argument(
+        "--quick", action="store_true", help="fewer rounds: a rough look in less time"
+    )
+    bench_cmd.add_argument(
+        "--notebooks",
+        action="store_true",
+        help="also time each notebook of notebooks/ and solutions/ under nbval (slow)",
+    )
+    bench_cmd.add_argument(
+        "--json", action="store_true", help="print a JSON object instead of the table"
+    )
+
     args = parser.parse_args(argv)
     if args.command == "grade":
         return _grade(args)
+    if args.command == "bench":
+        return _bench(args)
     root = notebooks.repo_root()
     if args.command == "export":
         return _sync(
@@ -115,6 +136,17 @@ def _grade(args: argparse.Namespace) -> int:
     if args.csv:
         grading.write_csv(rows, args.csv)
     return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from authcourse.bench import budgets
+
+    def progress(message: str) -> None:
+        print(f"bench: {message}", file=sys.stderr, flush=True)
+
+    report = budgets.run(quick=args.quick, notebooks=args.notebooks, progress=progress)
+    print(report.to_json() if args.json else report.text())
+    return report.exit_code
 
 
 def _sync(

@@ -1,32 +1,12 @@
-"""The canonical correct lab code: the solution notebook's exercise cells, executed here.
+"""The solution notebook's names as attributes of this module, for ``wrong.py`` to build on
+(``correct.hash_password``, ``class EagerLockout(correct.Lockout)``…).
 
-Loading them (instead of copying them) keeps one source: the tests below check the very
-code that `python -m authcourse execute` proves scores full marks.
+They are the very objects :func:`lab_support.solution_namespace` gives the tests (the notebook
+runs once per process), so a known-wrong subclass extends the solution's own class.
 """
 
-from pathlib import Path
-from typing import Any
+from lab_support import solution_namespace
 
-import nbformat
-
-ROOT = Path(__file__).resolve().parents[2]
-SOLUTION = ROOT / "solutions" / "02_passwords_sessions.ipynb"
-LAB = ROOT / "labs" / "02_passwords_sessions.ipynb"
-
-
-def notebook_namespace(path: Path) -> dict[str, Any]:
-    """Run a lab or solution notebook's definitions (not its checks or demos)."""
-    namespace: dict[str, Any] = {"__name__": f"lab02_{path.parent.name}"}
-    for cell in nbformat.read(path, as_version=4).cells:
-        if cell.cell_type != "code" or "await " in cell.source.split("\n")[-1]:
-            continue
-        if cell.source.lstrip().startswith(
-            ("check(", "check_all(", "hint(", "async def demo_attack")
-        ):
-            continue
-        exec(compile(cell.source, f"<solution cell {cell.id}>", "exec"), namespace)
-    return namespace
-
-
-NAMESPACE = notebook_namespace(SOLUTION)
+SLUG = "02_passwords_sessions"
+NAMESPACE = solution_namespace(SLUG)
 globals().update({name: value for name, value in NAMESPACE.items() if not name.startswith("__")})

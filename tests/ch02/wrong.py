@@ -14,10 +14,11 @@ import argon2
 from fastapi import HTTPException, Request
 from sqlalchemy import select
 
-from ch02 import correct
 from clouddocs.accounts import PasswordCredential
 from clouddocs.db import User
 from clouddocs.sessions import WebSession
+
+from . import correct
 
 # -- 02.1 -------------------------------------------------------------------------------
 

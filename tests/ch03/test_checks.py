@@ -1,13 +1,22 @@
-"""The chapter 3 checks: stubs are not started, known-wrong code fails, correct code passes."""
+"""The chapter 3 checks: the generated lab's stubs are not started, known-wrong code fails the
+case that targets its mistake, and the solution notebook's code passes every case in time."""
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from lab_support import (
+    assert_not_started,
+    assert_passes,
+    assert_rejected,
+    defined_in,
+    exercise_ids,
+    lab_namespace,
+    names_of,
+    solution_namespace,
+    wrong_id,
+)
 
-from authcourse.checks import Status, run_exercise
-from authcourse.checks.core import ExerciseResult, get_exercise
 from authcourse.clock import FrozenClock, SystemClock
 from clouddocs.tokens import (
     InvalidToken,
@@ -19,51 +28,21 @@ from clouddocs.tokens import (
 
 from . import wrong
 
-
-def _stub(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError()
-
-
-async def _async_stub(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError()
+SLUG = "03_jwt"
+EXERCISES = ["03.1", "03.2", "03.3", "03.4", "03.5", "03.6"]
 
 
-STUBS = {
-    "03.1": {"issue_access_token": _stub, "verify_access_token": _stub},
-    "03.2": {"forge_with_public_key": _stub, "verify_rs256_token": _stub},
-    "03.3": {"rotate_refresh": _async_stub},
-    "03.4": {
-        "deny_token": _async_stub,
-        "authenticate_request": _async_stub,
-        "prune_denylist": _async_stub,
-    },
-    "03.5": {
-        "issue_for_user": _async_stub,
-        "log_out_everywhere": _async_stub,
-        "token_is_current": _async_stub,
-    },
-    "03.6": {"verify_with_jwks": _stub},
-}
+def test_the_chapter_registers_its_exercises() -> None:
+    assert exercise_ids("03") == EXERCISES
 
 
-def run(exercise_id: str, namespace: dict[str, Any]) -> ExerciseResult:
-    return run_exercise(get_exercise(exercise_id), namespace)
-
-
-def status_of(result: ExerciseResult, case_start: str) -> Status:
-    matches = [case for case in result.cases if case.description.startswith(case_start)]
-    assert len(matches) == 1, f"no single case starts with {case_start!r}"
-    return matches[0].status
-
-
-@pytest.mark.parametrize("exercise_id", sorted(STUBS))
+@pytest.mark.parametrize("exercise_id", EXERCISES)
 def test_stubs_are_not_started(exercise_id: str) -> None:
-    result = run(exercise_id, STUBS[exercise_id])
-    assert {case.status for case in result.cases} == {Status.NOT_STARTED}, result.cases
+    assert_not_started(exercise_id, lab_namespace(SLUG))
 
 
-# (exercise, namespace overrides on top of a correct-ish base, case that must catch it)
-KNOWN_WRONG = [
+# (exercise, the wrong entries (the rest comes from the solution), the case that must catch it)
+KNOWN_WRONG: list[tuple[str, dict[str, Any], str]] = [
     ("03.1", {"verify_access_token": wrong.verify_without_algorithms}, "a fresh token"),
     (
         "03.1",
@@ -144,60 +123,27 @@ KNOWN_WRONG = [
     ("03.6", {"verify_with_jwks": wrong.jwks_unverified_for_unknown_kid}, "unknown kid"),
 ]
 
-# Correct companions, so that each known-wrong entry differs from a passing namespace only
-# in the one function under test.
-CORRECT_PARTS: dict[str, dict[str, Any]] = {
-    "03.1": {"issue_access_token": wrong.issue_ok, "verify_access_token": wrong.verify_ok},
-    "03.2": {"forge_with_public_key": lambda pem, claims: _forge(pem, claims)},
-    "03.4": {
-        "deny_token": wrong.deny_ok,
-        "authenticate_request": wrong.authenticate_ok,
-        "prune_denylist": wrong.prune_ok,
-    },
-    "03.5": {
-        "issue_for_user": wrong.issue_for_user_ok,
-        "log_out_everywhere": wrong.log_out_everywhere_ok,
-        "token_is_current": wrong.token_is_current_ok,
-    },
-}
 
-
-def _forge(public_pem: bytes, claims: dict[str, Any]) -> str:
-    import hashlib
-    import hmac
-
-    from authcourse.checks.ch03 import _hand_made
-
-    return _hand_made(
-        {"alg": "HS256", "typ": "at+jwt"},
-        claims,
-        lambda data: hmac.new(public_pem, data, hashlib.sha256).digest(),
-    )
-
-
-@pytest.mark.parametrize(("exercise_id", "overrides", "catching_case"), KNOWN_WRONG)
+@pytest.mark.parametrize(
+    ("exercise_id", "overrides", "catching_case"),
+    KNOWN_WRONG,
+    ids=[wrong_id(exercise_id, overrides) for exercise_id, overrides, _ in KNOWN_WRONG],
+)
 def test_known_wrong_is_caught(
     exercise_id: str, overrides: dict[str, Any], catching_case: str
 ) -> None:
-    namespace = {**STUBS[exercise_id], **CORRECT_PARTS.get(exercise_id, {}), **overrides}
-    result = run(exercise_id, namespace)
-    assert status_of(result, catching_case) is Status.FAILED, result.cases
+    # On top of the solution, so the case can only fail because of the one mistake.
+    assert_rejected(exercise_id, {**solution_namespace(SLUG), **overrides}, catching_case)
 
 
-@pytest.mark.parametrize("exercise_id", ["03.1", "03.4", "03.5"])
-def test_correct_companions_pass(exercise_id: str) -> None:
-    # Otherwise a known-wrong entry could "fail" only because its companions are broken.
-    result = run(exercise_id, CORRECT_PARTS[exercise_id])
-    assert result.status is Status.PASSED, result.cases
+def test_every_known_wrong_implementation_is_tested() -> None:
+    tested = names_of(overrides for _, overrides, _ in KNOWN_WRONG)
+    assert defined_in(wrong) == tested
 
 
-@pytest.mark.parametrize("exercise_id", sorted(STUBS))
-def test_each_check_answers_within_a_second(exercise_id: str) -> None:
-    # With working code where the tests have it, so every case runs to its end.
-    namespace = {**STUBS[exercise_id], **CORRECT_PARTS.get(exercise_id, {})}
-    start = time.perf_counter()
-    run(exercise_id, namespace)
-    assert time.perf_counter() - start < 1.0, exercise_id
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_the_solution_notebook_passes_every_case(exercise_id: str) -> None:
+    assert_passes(exercise_id, solution_namespace(SLUG))
 
 
 # --- the reference verifier's own regression tests ---------------------------------------

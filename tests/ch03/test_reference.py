@@ -160,14 +160,16 @@ def test_verification_keys_never_show_the_secret() -> None:
 # Finding: deny() looked the jti up, then inserted: two logouts of one token at once (a
 # double click) raised IntegrityError, a 500.
 @pytest.mark.anyio
-async def test_two_concurrent_logouts_of_one_token_both_succeed(file_db: Database) -> None:
+async def test_two_concurrent_logouts_of_one_token_never_fail(file_db: Database) -> None:
     app = create_token_app(_settings(file_db))
     async with asgi_client(app) as client:
         access = await _log_in(client)
         answers = await asyncio.gather(
             *(client.delete("/auth/refresh", headers=_bearer(access)) for _ in range(2))
         )
-        assert [answer.status_code for answer in answers] == [204, 204]
+        # Whichever logout commits first denies the token; the other either got past its
+        # token check before that (204) or after (401). Never a 500.
+        assert sorted(answer.status_code for answer in answers) in ([204, 204], [204, 401])
         assert (await client.get("/me", headers=_bearer(access))).status_code == 401
     async with file_db.sessions() as session:
         assert len((await session.scalars(select(DeniedToken))).all()) == 1

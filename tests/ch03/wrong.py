@@ -14,7 +14,6 @@ from typing import Any
 import jwt
 from fastapi import HTTPException
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authcourse.checks.ch03 import AUDIENCE, ISSUER, JWKS_URL
@@ -31,14 +30,6 @@ from clouddocs.tokens import (
 )
 
 REQUIRED = ["iss", "sub", "aud", "exp", "iat", "jti"]
-
-
-# --- 03.1 ----------------------------------------------------------------------------------
-def issue_ok(subject: str, *, secret: bytes, clock: Clock) -> str:
-    now = int(clock.time())
-    claims = {"iss": ISSUER, "sub": subject, "aud": AUDIENCE, "iat": now, "exp": now + 600}
-    claims["jti"] = secrets.token_urlsafe(16)
-    return jwt.encode(claims, secret, algorithm="HS256", headers={"typ": "at+jwt"})
 
 
 def issue_one_hour(subject: str, *, secret: bytes, clock: Clock) -> str:
@@ -109,13 +100,6 @@ def verify_no_aud_check(token: str, *, secret: bytes, clock: Clock) -> dict[str,
 
 
 def verify_no_type_check(token: str, *, secret: bytes, clock: Clock) -> dict[str, Any]:
-    claims = _decode(token, secret, clock)
-    _not_expired(claims, clock)
-    return claims
-
-
-def verify_ok(token: str, *, secret: bytes, clock: Clock) -> dict[str, Any]:
-    _typed(token)
     claims = _decode(token, secret, clock)
     _not_expired(claims, clock)
     return claims
@@ -266,32 +250,6 @@ def _bearer(authorization: str | None) -> str:
     return credential
 
 
-async def deny_ok(session: AsyncSession, claims: dict[str, Any]) -> None:
-    session.add(DeniedToken(jti=claims["jti"], expires_at=int(claims["exp"])))
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-
-
-async def authenticate_ok(
-    session: AsyncSession, authorization: str | None, *, tokens: TokenService
-) -> dict[str, Any]:
-    try:
-        claims = tokens.verify(_bearer(authorization))
-    except InvalidToken:
-        raise unauthorized("invalid_token") from None
-    if await session.get(DeniedToken, claims["jti"]) is not None:
-        raise unauthorized("invalid_token")
-    return claims
-
-
-async def prune_ok(session: AsyncSession, *, now: float) -> int:
-    result = await session.execute(delete(DeniedToken).where(DeniedToken.expires_at < now - 30))
-    await session.commit()
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
 async def authenticate_checking_denylist_only_at_refresh(
     session: AsyncSession, authorization: str | None, *, tokens: TokenService
 ) -> dict[str, Any]:
@@ -354,28 +312,6 @@ async def _stored_version(session: AsyncSession, user_id: int) -> int:
         select(TokenVersion.version).where(TokenVersion.user_id == user_id)
     )
     return version or 0
-
-
-async def issue_for_user_ok(session: AsyncSession, user_id: int, *, tokens: TokenService) -> str:
-    return tokens.issue(str(user_id), claims={"ver": await _stored_version(session, user_id)})
-
-
-async def log_out_everywhere_ok(session: AsyncSession, user_id: int) -> None:
-    bumped = await session.execute(
-        update(TokenVersion)
-        .where(TokenVersion.user_id == user_id)
-        .values(version=TokenVersion.version + 1)
-    )
-    if bumped.rowcount == 0:  # type: ignore[attr-defined]
-        session.add(TokenVersion(user_id=user_id, version=1))
-    await session.commit()
-
-
-async def token_is_current_ok(session: AsyncSession, claims: dict[str, Any]) -> bool:
-    version = claims.get("ver")
-    if isinstance(version, bool) or not isinstance(version, int):
-        return False
-    return version >= await _stored_version(session, int(claims["sub"]))
 
 
 async def issue_without_version(

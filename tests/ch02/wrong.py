@@ -80,6 +80,12 @@ def case_sensitive_blocklist(password: str, email: str) -> list[str]:
     return problems + (["too common"] if password in correct.COMMON_PASSWORDS else [])
 
 
+def any_local_part(password: str, email: str) -> list[str]:
+    problems = [p for p in correct.password_problems(password, email) if "email" not in p]
+    local_part = email.split("@", 1)[0].lower()
+    return problems + (["built from your email"] if local_part in password.lower() else [])
+
+
 def min_6(password: str, email: str) -> list[str]:
     return correct.password_problems(password + "##", email)  # 6 characters pass as 8
 
@@ -334,6 +340,12 @@ KNOWN_WRONG: list[tuple[str, str, dict[str, Any], str]] = [
         "common passwords are refused whatever their case",
     ),
     ("02.2", "minimum 6", {"password_problems": min_6}, "7 characters are refused, 8 are accepted"),
+    (
+        "02.2",
+        "any local part, however short",
+        {"password_problems": any_local_part},
+        "a local part of 3 characters or fewer does not refuse ordinary passwords",
+    ),
     (
         "02.3",
         "id not rotated at login",

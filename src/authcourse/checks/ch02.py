@@ -235,6 +235,8 @@ ex2 = exercise(
         "Return a list of strings; an empty list means the password is acceptable.",
         "Compare against COMMON_PASSWORDS with password.lower(): the list is lower case.",
         "The email's local part is email.split('@')[0]; check it with `in` on lower-cased text.",
+        "Only a local part of 4 characters or more says something about the password: 'al'"
+        " would refuse 'crystal ball' and every other password that happens to contain it.",
     ),
 )
 
@@ -293,6 +295,16 @@ def _(ns: Namespace) -> None:
         f"checking 'Grace.Hopper.1906' for {GOOD_EMAIL}",
         "a problem",
         "no problem",
+    )
+
+
+@ex2.case("a local part of 3 characters or fewer does not refuse ordinary passwords")
+def _(ns: Namespace) -> None:
+    email = "al@example.com"
+    expect_equal(
+        _problems(ns, "crystal ball at midnight", email),
+        [],
+        f"checking 'crystal ball at midnight' for {email} ('al' is in it only by chance)",
     )
 
 

@@ -54,6 +54,9 @@ class SessionPolicy:
 
     idle_timeout: timedelta = timedelta(minutes=30)
     absolute_timeout: timedelta = timedelta(hours=12)
+    #: ``last_seen_at`` is written at most this often, so an authenticated request is not
+    #: a database write (SQLite has one writer at a time); the idle timeout is accurate to it.
+    touch_interval: timedelta = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,8 @@ class SessionManager:
         return session_id
 
     async def resolve(self, db: AsyncSession, session_id: str) -> CurrentSession | None:
-        """The live session for ``session_id``, refreshing its idle timer; expired ones are deleted."""
+        """The live session for ``session_id``, refreshing its idle timer (at most once per
+        ``touch_interval``); expired ones are deleted."""
         record = await db.get(WebSession, hash_session_id(session_id))
         if record is None:
             return None
@@ -112,8 +116,9 @@ class SessionManager:
             await db.delete(record)
             await db.commit()
             return None
-        record.last_seen_at = now
-        await db.commit()
+        if now - record.last_seen_at >= self.policy.touch_interval.total_seconds():
+            record.last_seen_at = now
+            await db.commit()
         return CurrentSession(user_id=record.user_id, session_id=session_id)
 
     async def end(self, db: AsyncSession, session_id: str) -> None:

@@ -23,6 +23,7 @@ from clouddocs.lockout import AccountLockout, LoginThrottle
 from clouddocs.passwords import TEST_ARGON2, PasswordHasher
 from clouddocs.ratelimit import RateDecision, RateLimiter
 from clouddocs.session_app import SessionAppSettings, create_session_app
+from clouddocs.sessions import SessionManager, WebSession, hash_session_id
 
 ORIGIN = {"Origin": "https://clouddocs.test"}
 ADA = {"email": "ada@example.com", "password": "correct horse battery staple"}
@@ -234,3 +235,33 @@ async def test_hit_async_counts_in_a_worker_thread_not_on_the_event_loop() -> No
     assert [decision.allowed for decision in decisions] == [True, True, False]
     assert decisions[-1].retry_after > 0
     assert loop_thread not in threads
+
+
+@pytest.mark.anyio
+async def test_last_seen_is_written_at_most_once_a_minute() -> None:
+    # Writing on every authenticated request made each one a database write (one writer at
+    # a time on SQLite); the idle timeout only needs minute precision.
+    clock = FrozenClock()
+    database = Database()
+    try:
+        await database.create_all()
+        async with database.sessions() as db:
+            db.add(Tenant(id=1, name="Acme"))
+            db.add(User(id=1, tenant_id=1, email="ada@example.com", display_name="Ada"))
+            await db.commit()
+            manager = SessionManager(database, clock=clock)
+            session_id = await manager.start(db, 1)
+            record = await db.get(WebSession, hash_session_id(session_id))
+            assert record is not None
+            started = record.last_seen_at
+
+            clock.advance(seconds=30)
+            assert await manager.resolve(db, session_id) is not None
+            assert record.last_seen_at == started  # no write within the minute
+            clock.advance(seconds=40)
+            assert await manager.resolve(db, session_id) is not None
+            assert record.last_seen_at == started + 70
+            clock.advance(minutes=30, seconds=1)
+            assert await manager.resolve(db, session_id) is None  # idle timeout still holds
+    finally:
+        await database.dispose()

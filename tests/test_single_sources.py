@@ -49,3 +49,14 @@ def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme
     assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
+
+
+def test_reference_code_needs_nothing_from_the_toolkit() -> None:
+    # Engineers copy clouddocs into production; it must not drag the course toolkit along.
+    offenders = [
+        f"{module.name}:{number}"
+        for module in sorted((ROOT / "src" / "clouddocs").glob("*.py"))
+        for number, line in enumerate(module.read_text().splitlines(), start=1)
+        if line.lstrip().startswith(("import authcourse", "from authcourse"))
+    ]
+    assert not offenders, f"clouddocs imports authcourse at {offenders}"

@@ -1,42 +1,21 @@
-"""An injectable clock, so expiry, lockout and rate-limit behaviour can be tested without sleeping.
+"""The clock for tests and notebooks: ``FrozenClock``, which only moves when told to.
 
 Reference code never calls ``time.time()`` or ``datetime.now()`` directly: it takes a
-``Clock`` and asks it. Production passes ``SystemClock()``; tests and notebooks pass a
+``Clock`` (defined in ``clouddocs.clock``, so the reference code needs nothing from this
+toolkit) and asks it. Production passes ``SystemClock()``; tests and notebooks pass a
 ``FrozenClock`` and move it forward with ``advance()``.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+
+from clouddocs.clock import Clock, SystemClock
+
+__all__ = ["COURSE_EPOCH", "Clock", "FrozenClock", "SystemClock"]
 
 #: A fixed, readable starting instant so notebook outputs stay the same run after run.
 COURSE_EPOCH = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
-
-
-class Clock(Protocol):
-    """Anything that can tell the current time."""
-
-    def now(self) -> datetime:
-        """The current time, timezone-aware, in UTC."""
-        ...
-
-    def time(self) -> float:
-        """The current time as epoch seconds (what JWT ``iat``/``exp`` use)."""
-        ...
-
-
-class SystemClock:
-    """The real wall clock."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def time(self) -> float:
-        return self.now().timestamp()
-
-    def __repr__(self) -> str:
-        return "SystemClock()"
 
 
 class FrozenClock:

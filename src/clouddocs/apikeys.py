@@ -122,7 +122,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from authcourse.clock import Clock
+from clouddocs.clock import Clock
 
 #: Writing last_used_at on every request would turn each read into a write; once a minute is plenty.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -256,7 +256,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Response, status
 
-from authcourse.clock import SystemClock
+from clouddocs.clock import SystemClock
 from clouddocs.db import Database
 from clouddocs.ratelimit import RateLimiter, rate_limit_headers, too_many_requests
 from clouddocs.security import bearer_auth, bearer_challenge

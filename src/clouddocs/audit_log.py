@@ -17,7 +17,7 @@ from sqlalchemy import Connection, DateTime, ForeignKey, String, Table, event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from authcourse.clock import Clock
+from clouddocs.clock import Clock
 from clouddocs.db import Base
 
 

@@ -29,8 +29,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from authcourse.clock import Clock, SystemClock
 from clouddocs.accounts import normalize_email
+from clouddocs.clock import Clock, SystemClock
 from clouddocs.db import Base
 
 

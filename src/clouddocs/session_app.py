@@ -16,7 +16,6 @@ from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request, R
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from authcourse.clock import Clock, SystemClock
 from clouddocs.accounts import (
     EmailAlreadyRegistered,
     RegistrationError,
@@ -24,6 +23,7 @@ from clouddocs.accounts import (
     register_user,
 )
 from clouddocs.audit_log import AuditEventType, record_event
+from clouddocs.clock import Clock, SystemClock
 from clouddocs.csrf import CsrfProtection, SameOriginCheck, csrf_token_for
 from clouddocs.db import Database, Document, User
 from clouddocs.lockout import AccountLockout, LockoutPolicy

@@ -19,7 +19,7 @@ from sqlalchemy import Float, ForeignKey, String, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from authcourse.clock import Clock, SystemClock
+from clouddocs.clock import Clock, SystemClock
 from clouddocs.db import Base, Database
 
 SESSION_COOKIE = "__Host-session"

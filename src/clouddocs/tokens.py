@@ -21,7 +21,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
-from authcourse.clock import Clock, SystemClock
+from clouddocs.clock import Clock, SystemClock
 
 #: The ``typ`` header of an access token (RFC 9068 §2.1) and of a refresh token.
 ACCESS_TOKEN_TYPE = "at+jwt"
@@ -889,7 +889,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from fastapi import APIRouter
 from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
 
-from authcourse.clock import Clock, SystemClock
+from clouddocs.clock import Clock, SystemClock
 
 #: The only algorithms a JWKS verifier will ever accept: asymmetric ones.
 ASYMMETRIC_ALGORITHMS: frozenset[str] = frozenset({"RS256", "EdDSA"})

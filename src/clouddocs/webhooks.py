@@ -20,7 +20,7 @@ from datetime import timedelta
 
 import httpx2
 
-from authcourse.clock import Clock, SystemClock
+from clouddocs.clock import Clock, SystemClock
 
 SIGNATURE_HEADER = "CloudDocs-Signature"
 SIGNATURE_SCHEME = "v1"

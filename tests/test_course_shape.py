@@ -54,3 +54,31 @@ def test_lab_checks_every_registered_exercise_once(path: Path) -> None:
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
 def test_every_solution_has_a_teaching_notebook(path: Path) -> None:
     assert (ROOT / "notebooks" / path.name).exists()
+
+
+def markdown_text(path: Path) -> str:
+    return "\n".join(
+        cell.source for cell in notebooks.read(path).cells if cell.cell_type == "markdown"
+    )
+
+
+# DESIGN §5: the parts every teaching chapter has, in words a learner can find.
+ANATOMY = {
+    "a chapter title": re.compile(r"^# Chapter \d+ — ", re.MULTILINE),
+    "a time estimate": re.compile(r"\*\*Time[.:]?\*\*", re.IGNORECASE),
+    "learning objectives": re.compile(r"^## Learning objectives", re.MULTILINE),
+    "a diagram": re.compile(r"```mermaid"),
+    "a Break it section": re.compile(r"^#+ .*Break it", re.MULTILINE),
+    "a Measure it section": re.compile(r"^#+ .*Measure it", re.MULTILINE),
+    "a recap": re.compile(r"^## Recap", re.MULTILINE),
+    "the checklist items covered": re.compile(r"^### Pre-launch checklist items", re.MULTILINE),
+    "a quiz with answers in <details>": re.compile(r"^### Quiz(?s:.*)<details>", re.MULTILINE),
+}
+
+
+@pytest.mark.parametrize("path", TEACHING, ids=lambda p: p.name)
+def test_teaching_notebook_has_the_chapter_anatomy(path: Path) -> None:
+    text = markdown_text(path)
+    missing = [part for part, pattern in ANATOMY.items() if not pattern.search(text)]
+    assert not missing, f"{path.name} lacks {', '.join(missing)} (DESIGN.md §5)"
+    assert f"labs/{path.name}" in text, f"{path.name} does not point to its lab, labs/{path.name}"

@@ -3,32 +3,18 @@
 The lesson itself lives in the notebooks and in ``clouddocs``; this package is the
 infrastructure: in-process clients, exchange rendering, the clock, exercise checks,
 the grader, the identity provider, TLS helpers and the security audit.
-
-The names below are imported on first use, so ``python -m authcourse export`` works even
-while ``clouddocs`` (which some of them import) is being regenerated.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from authcourse.checks import check, check_all, hint
-    from authcourse.client import asgi_client, browser
-    from authcourse.clock import FrozenClock, SystemClock
-    from authcourse.show import show
+from authcourse.checks import check, check_all, hint
+from authcourse.client import asgi_client, browser
+from authcourse.show import show
 
-_HOME = {
-    "FrozenClock": "authcourse.clock",
-    "SystemClock": "authcourse.clock",
-    "asgi_client": "authcourse.client",
-    "browser": "authcourse.client",
-    "check": "authcourse.checks",
-    "check_all": "authcourse.checks",
-    "hint": "authcourse.checks",
-    "show": "authcourse.show",
-}
+if TYPE_CHECKING:
+    from authcourse.clock import FrozenClock, SystemClock
 
 __all__ = [
     "FrozenClock",
@@ -43,6 +29,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    if name not in _HOME:
-        raise AttributeError(f"module 'authcourse' has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOME[name]), name)
+    # The clock names are imported on first use: authcourse.clock re-exports clouddocs.clock,
+    # and `python -m authcourse export` must run even while clouddocs is being regenerated.
+    if name in ("FrozenClock", "SystemClock"):
+        from authcourse import clock
+
+        return getattr(clock, name)
+    raise AttributeError(f"module 'authcourse' has no attribute {name!r}")

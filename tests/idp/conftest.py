@@ -174,3 +174,13 @@ def verify_id_token(
 def basic_auth(client_id: str, secret: str) -> dict[str, str]:
     credentials = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
     return {"Authorization": f"Basic {credentials}"}
+
+
+def code_grant(authorization: Authorization) -> dict[str, str]:
+    """The /token form that redeems ``authorization``'s code, for tests sending it by hand."""
+    return {
+        "grant_type": "authorization_code",
+        "code": authorization.code,
+        "redirect_uri": CALLBACK,
+        "code_verifier": authorization.code_verifier or "",
+    }

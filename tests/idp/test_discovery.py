@@ -14,6 +14,7 @@ from authcourse.idp import IdentityProvider
 from .conftest import (
     ISSUER,
     authorize,
+    code_grant,
     exchange,
     fetch_jwks,
     make_provider,
@@ -120,12 +121,7 @@ async def test_one_provider_does_not_know_the_other_providers_codes() -> None:
     ) as client:
         response = await client.post(
             "/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": authorization.code,
-                "redirect_uri": "https://clouddocs.test/auth/callback",
-                "code_verifier": authorization.code_verifier or "",
-            },
+            data=code_grant(authorization),
             auth=("clouddocs-web", "web-secret-0123456789"),
         )
     assert response.json()["error"] == "invalid_grant"

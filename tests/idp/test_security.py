@@ -23,6 +23,7 @@ from .conftest import (
     WEB_SECRET,
     authorize,
     basic_auth,
+    code_grant,
     exchange,
     fetch_jwks,
     make_provider,
@@ -208,12 +209,7 @@ async def test_code_replay_is_refused_and_revokes_the_tokens_it_issued(
         token = await exchange(rp, authorization)
         replay = await token_request(
             idp,
-            {
-                "grant_type": "authorization_code",
-                "code": authorization.code,
-                "redirect_uri": CALLBACK,
-                "code_verifier": authorization.code_verifier or "",
-            },
+            code_grant(authorization),
             basic_auth("clouddocs-web", WEB_SECRET),
         )
         userinfo = await rp.get(ISSUER + "/userinfo")
@@ -238,12 +234,7 @@ async def test_code_expires_after_ten_minutes(minutes: int, accepted: bool) -> N
         clock.advance(minutes=minutes)
         response = await token_request(
             idp,
-            {
-                "grant_type": "authorization_code",
-                "code": authorization.code,
-                "redirect_uri": CALLBACK,
-                "code_verifier": authorization.code_verifier or "",
-            },
+            code_grant(authorization),
             basic_auth("clouddocs-web", WEB_SECRET),
         )
 
@@ -443,12 +434,7 @@ async def test_token_responses_are_never_cached(
         authorization = await authorize(user_agent, rp)
     success = await token_request(
         idp,
-        {
-            "grant_type": "authorization_code",
-            "code": authorization.code,
-            "redirect_uri": CALLBACK,
-            "code_verifier": authorization.code_verifier or "",
-        },
+        code_grant(authorization),
         basic_auth("clouddocs-web", WEB_SECRET),
     )
     failure = await token_request(idp, {"grant_type": "authorization_code", "code": "nope"})

@@ -285,3 +285,27 @@ def test_hints_are_revealed_one_at_a_time() -> None:
     make("97.2")
     assert hint("97.2") == "Exercise 97.2 has no hints."
     assert "no exercise" in hint("97.8")
+
+
+def test_refusals_count_only_once_the_positive_cases_pass() -> None:
+    ex = make(points=2)
+
+    @ex.case("accepts the right input", positive=True)
+    def _(ns: Any) -> None:
+        expect(ns["f"]("good") is True, "calling f('good')", "True", ns["f"]("good"))
+
+    @ex.case("refuses the wrong input")
+    def _(ns: Any) -> None:
+        expect(ns["f"]("bad") is False, "calling f('bad')", "False", ns["f"]("bad"))
+
+    refuses_everything = run_exercise(ex, {"f": lambda value: False})
+    assert refuses_everything.score == 0
+    refusal = refuses_everything.cases[1]
+    assert refusal.status is Status.FAILED
+    assert refusal.message.startswith("not counted until “accepts the right input” passes")
+
+    correct = run_exercise(ex, {"f": lambda value: value == "good"})
+    assert correct.score == 2
+    accepts_everything = run_exercise(ex, {"f": lambda value: True})
+    assert accepts_everything.score == 1
+    assert accepts_everything.cases[1].status is Status.FAILED

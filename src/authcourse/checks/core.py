@@ -67,10 +67,17 @@ class Status(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Case:
-    """One behaviour an exercise's solution must have."""
+    """One behaviour an exercise's solution must have.
+
+    A *positive* case checks that the code accepts or does what it must (a valid token
+    verifies, the right password logs in). Every other case is a refusal or a detail, and is
+    evidence only when the same code also passes the positive cases: a verifier that refuses
+    everything refuses the forged token too, and must not score for it.
+    """
 
     description: str
     run: CaseFunction
+    positive: bool = False
 
 
 @dataclass
@@ -88,11 +95,13 @@ class Exercise:
     def chapter(self) -> str:
         return self.id.split(".")[0]
 
-    def case(self, description: str) -> Callable[[CaseFunction], CaseFunction]:
-        """Decorator that registers a case for this exercise."""
+    def case(
+        self, description: str, *, positive: bool = False
+    ) -> Callable[[CaseFunction], CaseFunction]:
+        """Decorator that registers a case; ``positive=True`` marks a happy-path case."""
 
         def register(run: CaseFunction) -> CaseFunction:
-            self.cases.append(Case(description, run))
+            self.cases.append(Case(description, run, positive))
             return run
 
         return register
@@ -188,7 +197,34 @@ def run_exercise(exercise: Exercise, namespace: Namespace) -> ExerciseResult:
             CaseResult(case.description, Status.NOT_STARTED, message) for case in exercise.cases
         )
         return ExerciseResult(exercise, results)
-    return ExerciseResult(exercise, tuple(_run_case(case, namespace) for case in exercise.cases))
+    results = [_run_case(case, namespace) for case in exercise.cases]
+    return ExerciseResult(exercise, tuple(_count_refusals_only_after_positives(exercise, results)))
+
+
+def _count_refusals_only_after_positives(
+    exercise: Exercise, results: list[CaseResult]
+) -> list[CaseResult]:
+    # A refusal passes trivially for code that refuses everything, returns nothing or always
+    # raises; it is evidence only once the same code passes the exercise's positive cases.
+    unpassed = [
+        case.description
+        for case, result in zip(exercise.cases, results, strict=True)
+        if case.positive and result.status is not Status.PASSED
+    ]
+    if not unpassed:
+        return results
+    waiting_for = " and ".join(f"“{description}”" for description in unpassed)
+    return [
+        CaseResult(
+            result.description,
+            Status.FAILED,
+            f"not counted until {waiting_for} passes: refusing is only evidence when the same"
+            " code also accepts what it must accept",
+        )
+        if result.status is Status.PASSED and not case.positive
+        else result
+        for case, result in zip(exercise.cases, results, strict=True)
+    ]
 
 
 def _run_case(case: Case, namespace: Namespace) -> CaseResult:

@@ -1,21 +1,11 @@
-"""The chapter 4 checks reject the generated lab's stubs and every known-wrong implementation,
-and accept the solution notebook's code.
+"""Chapter 4's exercises and the known-wrong implementations their checks must reject.
+
+One shape for every chapter, read by ``tests/test_check_contract.py``: ``KNOWN_WRONG`` lists
+(exercise, the names swapped into the solution's namespace, the start of the case that must
+fail because of that mistake).
 """
 
 from typing import Any
-
-import pytest
-from lab_support import (
-    assert_not_started,
-    assert_passes,
-    assert_rejected,
-    defined_in,
-    exercise_ids,
-    lab_namespace,
-    names_of,
-    solution_namespace,
-    wrong_id,
-)
 
 from . import wrong
 
@@ -65,32 +55,3 @@ KNOWN_WRONG: list[tuple[str, dict[str, Any], str]] = [
     ("04.7", {"WebhookReceiver": wrong.ReceiverWithEquals}, "signatures are compared in constant"),
     ("04.7", {"WebhookReceiver": wrong.ReceiverThatNeverForgets}, "the replay memory forgets"),
 ]
-
-
-def test_stubs_cover_every_registered_exercise() -> None:
-    assert exercise_ids("04") == EXERCISES
-
-
-@pytest.mark.parametrize("exercise_id", EXERCISES)
-def test_the_stub_is_not_started_in_every_case(exercise_id: str) -> None:
-    assert_not_started(exercise_id, lab_namespace(SLUG))
-
-
-@pytest.mark.parametrize(
-    ("exercise_id", "entries", "catching_case"),
-    KNOWN_WRONG,
-    ids=[wrong_id(exercise_id, entries) for exercise_id, entries, _ in KNOWN_WRONG],
-)
-def test_every_known_wrong_implementation_fails_its_case(
-    exercise_id: str, entries: dict[str, Any], catching_case: str
-) -> None:
-    assert_rejected(exercise_id, {**solution_namespace(SLUG), **entries}, catching_case)
-
-
-@pytest.mark.parametrize("exercise_id", EXERCISES)
-def test_the_solution_notebook_passes_every_case(exercise_id: str) -> None:
-    assert_passes(exercise_id, solution_namespace(SLUG))
-
-
-def test_every_known_wrong_implementation_is_tested() -> None:
-    assert defined_in(wrong) == names_of(entries for _, entries, _ in KNOWN_WRONG)

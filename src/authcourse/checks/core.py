@@ -193,10 +193,10 @@ def run_exercise(exercise: Exercise, namespace: Namespace) -> ExerciseResult:
     if missing:
         names = ", ".join(f"`{name}`" for name in missing)
         message = f"{names} is not defined yet: run the exercise's code cell first"
-        results = tuple(
+        not_started = tuple(
             CaseResult(case.description, Status.NOT_STARTED, message) for case in exercise.cases
         )
-        return ExerciseResult(exercise, results)
+        return ExerciseResult(exercise, not_started)
     results = [_run_case(case, namespace) for case in exercise.cases]
     return ExerciseResult(exercise, tuple(_count_refusals_only_after_positives(exercise, results)))
 

@@ -7,11 +7,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NBVAL  := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help install lab test lint execute export labs grade bench clean
+.PHONY: help install lab work test test-fast lint execute export labs grade bench clean
 
 help:
 	@echo "make lab      open the course in JupyterLab"
-	@echo "make test     run the whole test suite"
+	@echo "make test     run the whole test suite (what CI runs)"
+	@echo "make test-fast  the suite without Jupyter kernels (for authors, under a minute)"
 	@echo "make export   write notebooks/ export cells into src/clouddocs/"
 	@echo "make labs     regenerate labs/ from solutions/"
 	@echo "make execute  re-execute notebooks/ and solutions/ so stored outputs are current"
@@ -29,7 +30,11 @@ install: $(STAMP)
 # JupyterLab refuses to run as root unless told; containers and Binder-like setups run as root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-lab: $(STAMP)
+# Learners work on copies in work/ (git-ignored): made once per lab, never overwritten.
+work: $(STAMP)
+	$(BIN)/python -m authcourse work
+
+lab: work
 	$(BIN)/jupyter lab --ServerApp.root_dir=. $(ROOT_FLAG) README.md
 
 lint: $(STAMP)
@@ -42,6 +47,10 @@ test: lint
 	@if ls labs/*.ipynb >/dev/null 2>&1; then \
 		$(BIN)/pytest -q -n auto --dist loadfile --nbval-lax $(NBVAL) labs; fi
 	AUTHCOURSE_STRICT=1 $(BIN)/pytest -n auto --dist loadfile --nbval $(NBVAL) $(wildcard tests notebooks solutions)
+
+# For authors: no Jupyter kernels (no nbval, no grading runs), lint first.
+test-fast: lint
+	$(BIN)/pytest -q -n auto -m "not slow" tests
 
 export: $(STAMP)
 	$(BIN)/python -m authcourse export

@@ -83,3 +83,20 @@ def test_stale_and_missing_labs_are_named(tmp_path: Path) -> None:
     assert "labs/42_orphan.ipynb has no solution notebook" in labs.stale_files(
         tmp_path, tmp_path / "solutions", lab_dir
     )
+
+
+def test_work_copies_are_made_once_and_never_overwritten(tmp_path: Path) -> None:
+    lab_dir, work_dir = tmp_path / "labs", tmp_path / "work"
+    lab_dir.mkdir()
+    (lab_dir / "01_x.ipynb").write_text("lab one")
+    (lab_dir / "02_y.ipynb").write_text("lab two")
+    work_dir.mkdir()
+    (work_dir / "01_x.ipynb").write_text("my evening's work")
+
+    assert labs.copy_to_work(lab_dir, work_dir) == [work_dir / "02_y.ipynb"]
+    assert (work_dir / "01_x.ipynb").read_text() == "my evening's work"
+    assert (work_dir / "02_y.ipynb").read_text() == "lab two"
+
+    (lab_dir / "02_y.ipynb").write_text("regenerated")
+    assert labs.copy_to_work(lab_dir, work_dir) == []
+    assert (work_dir / "02_y.ipynb").read_text() == "lab two"

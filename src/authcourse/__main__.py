@@ -1,4 +1,4 @@
-"""Command line: ``python -m authcourse {export,labs,execute,grade,bench} ...``."""
+"""Command line: ``python -m authcourse {export,labs,work,execute,grade,bench} ...``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     labs_cmd = commands.add_parser("labs", help="generate labs/ from solutions/")
     labs_cmd.add_argument(
         "--check", action="store_true", help="only report stale labs; exit 1 if any"
+    )
+
+    commands.add_parser(
+        "work",
+        help="copy into work/ every lab not there yet (never overwrites a learner's copy)",
     )
 
     execute_cmd = commands.add_parser("execute", help="re-execute notebooks in place")
@@ -106,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
             lambda: labs.stale_files(root, root / "solutions", root / "labs"),
             lambda: labs.write(root, root / "solutions", root / "labs"),
         )
+    if args.command == "work":
+        for copied in labs.copy_to_work(root / "labs", root / "work"):
+            print(f"work: copied {notebooks.relative(copied, root)}")
+        print("work: your labs are in work/ (labs/ is regenerated; work/ is yours and never overwritten)")
+        return 0
     if args.command == "execute":
         from authcourse.execute import execute_in_place
 

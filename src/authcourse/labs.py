@@ -100,3 +100,24 @@ def write(root: Path, solution_dir: Path, lab_dir: Path) -> list[str]:
             target.write_text(text, encoding="utf-8")
             changed.append(notebooks.relative(target, root))
     return changed
+
+
+def copy_to_work(lab_dir: Path, work_dir: Path) -> list[Path]:
+    """Copy each lab that ``work_dir`` does not have yet; return the copies made.
+
+    ``labs/`` is regenerated from ``solutions/`` whenever a solution changes, so learners
+    work on their own copies in ``work/``. A copy that exists is never touched: it may hold
+    an evening's work.
+    """
+    work_dir.mkdir(exist_ok=True)
+    copied: list[Path] = []
+    for lab in sorted(lab_dir.glob("*.ipynb")):
+        target = work_dir / lab.name
+        try:
+            # "x": create only; an existing copy (or a symlink) raises instead of being replaced.
+            with target.open("xb") as out:
+                out.write(lab.read_bytes())
+        except FileExistsError:
+            continue
+        copied.append(target)
+    return copied

@@ -1,0 +1,35 @@
+"""No make target writes into a learner's work/ copies, except `make work` creating missing ones."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PHONY = re.search(r"^\.PHONY:(.*)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+TARGETS = PHONY.group(1).split() if PHONY else []
+
+
+def test_the_makefile_declares_its_targets() -> None:
+    assert {"lab", "work", "test", "test-fast", "labs", "export", "execute"} <= set(TARGETS)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize("target", TARGETS)
+def test_no_target_writes_into_work(target: str) -> None:
+    # -n prints the commands without running them; -B prints them even when up to date.
+    commands = subprocess.run(
+        ["make", "-n", "-B", target, "SUBMISSIONS=submissions"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    touching_work = [
+        line for line in commands if re.search(r"\bwork\b", line) and "authcourse work" not in line
+    ]
+    assert not touching_work, touching_work

@@ -355,9 +355,6 @@ class BodyLimitMiddleware:
             await send_too_large(send, self.max_body_bytes)
 
 
-from typing import Any
-
-
 def harden(
     app: FastAPI,
     *,
@@ -371,7 +368,8 @@ def harden(
       ``no-store`` on every response to a credentialed request or that sets a cookie;
     - ``BodyLimitMiddleware``: ``413`` past ``max_body_bytes``, declared or streamed;
     - ``hide_rejected_input``: a ``422`` names the field, never echoes the value;
-    - the ``413`` declared in OpenAPI on every operation that takes a body.
+    - in OpenAPI, the ``413`` on every operation that takes a body and the ``401`` (with
+      its ``WWW-Authenticate`` header) on every operation that declares a security scheme.
 
     Call it in the app factory, before the app serves a request (Starlette refuses new
     middleware after that). A second call with the same settings changes nothing.
@@ -383,6 +381,7 @@ def harden(
             raise ValueError("harden() already ran on this app with other settings")
         return app
     app.state.clouddocs_hardening = settings
+    # The last middleware added runs outermost: the headers go on every response, 413s too.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
     app.add_middleware(
         SecurityHeadersMiddleware,
@@ -390,14 +389,16 @@ def harden(
         credential_headers=credential_headers,
     )
     hide_rejected_input(app)
-    _declare_body_limit(app, max_body_bytes)
+    declare_baseline_responses(app, max_body_bytes)
     return app
 
 
-def _declare_body_limit(app: FastAPI, max_body_bytes: int) -> None:
-    build_schema = app.openapi
-    too_large = {
-        "description": f"Request body larger than {max_body_bytes} bytes",
+from typing import Any
+
+
+def _json_detail(description: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
         "content": {
             "application/json": {
                 "schema": {
@@ -408,13 +409,37 @@ def _declare_body_limit(app: FastAPI, max_body_bytes: int) -> None:
             }
         },
     }
+    if headers:
+        response["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+    return response
+
+
+def declare_baseline_responses(app: FastAPI, max_body_bytes: int) -> None:
+    """Declare, once the schema is built, the 413 and 401 that ``harden`` makes possible.
+
+    A response an operation already declares is kept as it is.
+    """
+    build_schema = app.openapi
+    too_large = _json_detail(f"Request body larger than {max_body_bytes} bytes")
+    not_authenticated = _json_detail(
+        "Missing or invalid credentials",
+        {"WWW-Authenticate": "How to authenticate (RFC 6750 §3), e.g. Bearer realm=..."},
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:  # built once, then cached by FastAPI
             for operations in build_schema().get("paths", {}).values():
                 for operation in operations.values():
-                    if isinstance(operation, dict) and "requestBody" in operation:
-                        operation.setdefault("responses", {}).setdefault("413", too_large)
+                    if not isinstance(operation, dict):
+                        continue
+                    responses = operation.setdefault("responses", {})
+                    if "requestBody" in operation:
+                        responses.setdefault("413", too_large)
+                    if operation.get("security"):
+                        responses.setdefault("401", not_authenticated)
         return build_schema()
 
     app.openapi = openapi  # type: ignore[method-assign]

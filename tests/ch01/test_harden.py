@@ -219,12 +219,33 @@ async def test_hardened_422_never_echoes_the_password() -> None:
 
 
 @pytest.mark.anyio
-async def test_the_413_is_declared_where_a_body_is_taken() -> None:
+async def test_the_413_and_401_are_declared_where_they_can_happen() -> None:
     async with asgi_client(_app()) as client:
         openapi = (await client.get("/openapi.json")).json()
-    responses = openapi["paths"]["/login"]["post"]["responses"]
-    assert responses["413"]["description"] == "Request body larger than 1048576 bytes"
-    assert "413" not in openapi["paths"]["/me"]["get"]["responses"]
+    login = openapi["paths"]["/login"]["post"]["responses"]
+    me = openapi["paths"]["/me"]["get"]["responses"]
+    health = openapi["paths"]["/health"]["get"]["responses"]
+    assert login["413"]["description"] == "Request body larger than 1048576 bytes"
+    assert "413" not in me and "413" not in health
+    # The 401 goes where a security scheme is declared, with the header it always carries.
+    assert "WWW-Authenticate" in me["401"]["headers"]
+    assert "401" not in login and "401" not in health
+
+
+@pytest.mark.anyio
+async def test_a_response_the_route_declares_is_kept() -> None:
+    app = FastAPI()
+
+    @app.get("/me", responses={401: {"description": "Token expired or missing"}})
+    async def me(caller: Annotated[Principal, Depends(bearer_auth(_verify))]) -> str:
+        return caller.subject
+
+    harden(app)
+    async with asgi_client(app) as client:
+        openapi = (await client.get("/openapi.json")).json()
+    assert openapi["paths"]["/me"]["get"]["responses"]["401"] == {
+        "description": "Token expired or missing"
+    }
 
 
 def test_harden_twice_is_harmless_and_conflicting_settings_are_refused() -> None:

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import pytest
-from fastapi import Depends, FastAPI, Response
+from fastapi import Depends, FastAPI, Form, Response
 from pydantic import BaseModel, Field
 from starlette.types import Message
 
@@ -275,3 +275,30 @@ async def test_lifespan_passes_through() -> None:
     async with asgi_client(app) as client:
         assert (await client.get("/nowhere")).status_code == 404
     assert started == [True]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_form_bodies_over_the_limit_are_413_too(chunked: bool) -> None:
+    # The OAuth token endpoint and login forms read application/x-www-form-urlencoded
+    # bodies through Starlette's form parser, not FastAPI's JSON path.
+    app = FastAPI()
+
+    @app.post("/token")
+    async def token(grant_type: Annotated[str, Form()]) -> dict[str, str]:
+        return {"grant_type": grant_type}
+
+    harden(app, max_body_bytes=1024)
+    body = b"grant_type=" + b"x" * 4096
+
+    async def stream() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 512):
+            yield body[start : start + 512]
+
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    async with asgi_client(app) as client:
+        small = await client.post("/token", data={"grant_type": "authorization_code"})
+        large = await client.post("/token", content=stream() if chunked else body, headers=headers)
+    assert small.status_code == 200
+    assert large.status_code == 413
+    assert large.json() == {"detail": "Request body larger than 1024 bytes"}

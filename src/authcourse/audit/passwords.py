@@ -94,7 +94,7 @@ async def common_refused(ctx: Context) -> Verdict:
         if accepted(response):
             ctx.cite(response, f"signing up with {common!r}")
             return failed(f"the common password {common!r} was accepted")
-    return passed(f"{', '.join(COMMON_LONG_PASSWORDS)} refused")
+    return passed(f"{len(COMMON_LONG_PASSWORDS)} very common 15-character passwords refused")
 
 
 @probe(

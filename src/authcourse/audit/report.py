@@ -49,12 +49,17 @@ class Report:
             f" ({len(self.results)} probes, {self.seconds:.1f} s)"
         )
 
+    def grouped(self) -> list[Result]:
+        """The results in checklist order (the run order puts destructive probes last)."""
+        rank = {group: index for index, group in enumerate(GROUPS)}
+        return sorted(self.results, key=lambda r: rank[r.group])
+
     def text(self, *, evidence: bool = True) -> str:
         """A terminal table, then the evidence of every failure."""
         width = max((len(r.id) for r in self.results), default=10)
         lines = [self.headline(), ""]
         group = None
-        for result in self.results:
+        for result in self.grouped():
             if result.group != group:
                 group = result.group
                 lines.append(f"== {GROUPS[group]}")
@@ -87,7 +92,7 @@ class Report:
 
     def _repr_html_(self) -> str:
         rows = []
-        for result in self.results:
+        for result in self.grouped():
             details = ""
             if result.evidence:
                 shown = html.escape("\n\n".join(result.evidence))

@@ -91,6 +91,7 @@ async def common_refused(ctx: Context) -> Verdict:
     await _control(ctx)
     for common in COMMON_LONG_PASSWORDS:
         _, response = await ctx.register(common)
+        ctx.secrets.discard(common)  # public knowledge: show it in the evidence
         if accepted(response):
             ctx.cite(response, f"signing up with {common!r}")
             return failed(f"the common password {common!r} was accepted")

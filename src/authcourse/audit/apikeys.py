@@ -98,6 +98,7 @@ async def scope_enforced(ctx: Context) -> Verdict:
     "apikeys.expiry",
     "Keys expire (by default within a quarter)",
     "checklist: expiry (or quarterly review)",
+    order=800,  # moves the clock: after the probes that rely on long-lived credentials
 )
 async def expiry(ctx: Context) -> Verdict:
     clock = ctx.target.clock

@@ -250,6 +250,7 @@ def _times(token: forge.Jwt) -> float:
     "jwt.expired_refused",
     "An expired token is refused",
     "ASVS 5.0 9.2.1",
+    order=800,  # moves the clock: after the probes that rely on long-lived credentials
 )
 async def expired_refused(ctx: Context) -> Verdict:
     auth, token = await _token(ctx)

@@ -167,6 +167,7 @@ async def _clock_session(ctx: Context) -> Auth:
     "A session unused for longer than the idle timeout is refused",
     "checklist: idle session timeout",
     "ASVS 5.0 7.3.1",
+    order=800,  # moves the clock: after the probes that rely on long-lived credentials
 )
 async def idle_timeout(ctx: Context) -> Verdict:
     auth = await _clock_session(ctx)
@@ -184,6 +185,7 @@ async def idle_timeout(ctx: Context) -> Verdict:
     "A session in constant use still ends after the absolute timeout",
     "checklist: absolute session timeout",
     "ASVS 5.0 7.3.2",
+    order=800,  # moves the clock: after the probes that rely on long-lived credentials
 )
 async def absolute_timeout(ctx: Context) -> Verdict:
     auth = await _clock_session(ctx)

@@ -159,3 +159,27 @@ async def test_probes_without_their_inputs_are_not_applicable_and_say_why() -> N
     assert {r.status for r in report.results} == {Status.NOT_APPLICABLE}
     assert "Target.api_keys" in report["apikeys.prefix"].summary
     assert "Target.events" in report["logging.login_failed"].summary
+
+
+# A multi-step sign-up: the probes that judge the password see the completing answer, the
+# enumeration probes only the first one.
+@pytest.mark.anyio
+async def test_registration_complete_hook_decides_on_the_password() -> None:
+    from dataclasses import replace
+
+    lab = Lab(frozenset({"min8"}))
+    target = lab.target("jwt")
+    completed: list[str] = []
+
+    async def complete(ctx: Any, username: str, password: str) -> Any:
+        completed.append(username)
+        return await ctx.request("GET", "/health")  # stands in for "activate the account"
+
+    assert target.registration is not None
+    target.registration = replace(target.registration, complete=complete)
+    report = await audit(lab.app, target, only=["bruteforce.registration_same_answer"])
+    assert report["bruteforce.registration_same_answer"].status is Status.PASS
+    assert completed == []
+    report = await audit(lab.app, target, only=["passwords.min_length"])
+    assert completed  # the short password's fate was read from the completing answer
+    assert report["passwords.min_length"].status is Status.FAIL

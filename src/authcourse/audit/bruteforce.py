@@ -64,8 +64,8 @@ async def login_same_answer(ctx: Context) -> Verdict:
 async def registration_same_answer(ctx: Context) -> Verdict:
     user = ctx.account("user")
     password = random_password(24)
-    taken_name, taken = await ctx.register(password, username=user.username)
-    fresh_name, fresh = await ctx.register(random_password(24))
+    taken_name, taken = await ctx.register(password, username=user.username, complete=False)
+    fresh_name, fresh = await ctx.register(random_password(24), complete=False)
     ctx.cite(taken, "signing up with an email that has an account")
     ctx.cite(fresh, "signing up with a new email")
     if _shape(taken, taken_name) != _shape(fresh, fresh_name):
@@ -140,10 +140,10 @@ async def registration_timing(ctx: Context) -> Verdict:
     for _ in range(ctx.target.timing_samples):
 
         async def existing(ip: str) -> httpx2.Response:
-            return (await ctx.register(random_password(24), username=user.username))[1]
+            return (await ctx.register(random_password(24), username=user.username, complete=False))[1]
 
         async def new(ip: str) -> httpx2.Response:
-            return (await ctx.register(random_password(24)))[1]
+            return (await ctx.register(random_password(24), complete=False))[1]
 
         taken.append(await _measure(ctx, existing, ctx.client_ip))
         fresh.append(await _measure(ctx, new, ctx.client_ip))

@@ -289,8 +289,15 @@ class Context:
         return template.format(n=f"{next(_names)}x{id(self) % 10_000}")
 
     async def register(
-        self, password: str, *, username: str | None = None, extra: Mapping[str, Any] | None = None
+        self,
+        password: str,
+        *,
+        username: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        complete: bool = True,
     ) -> tuple[str, httpx2.Response]:
+        """Sign up; the answer that decides on the password (see ``Registration.complete``),
+        or with ``complete=False`` the first answer, the one enumeration probes compare."""
         registration = self.target.registration
         if registration is None:
             raise NotApplicable("the target names no registration route (Target.registration)")
@@ -308,8 +315,10 @@ class Context:
             )
         else:
             response = await self.request("POST", registration.path, json_body=fields)
-        if response.is_success and registration.finish is not None:
-            await registration.finish(username)
+        if complete and response.is_success and registration.complete is not None:
+            completed = await registration.complete(self, username, password)
+            if completed is not None:
+                response = completed
         return username, response
 
     async def register_and_login(self, password: str) -> tuple[httpx2.Response, str]:

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
+    import httpx2
+
     from authcourse.audit.context import Context
 
 #: The three identities a target describes. "user" owns the target's object; "other" is a
@@ -96,8 +98,11 @@ class Login:
 class Registration:
     """The sign-up route. ``username_template`` makes fresh names (``{n}`` is a counter).
 
-    ``finish`` completes a sign-up that needs more than the request (an emailed link):
-    called with the username, it must make the account able to log in. Without it,
+    ``complete`` finishes a sign-up that takes more than one request (a verified sign-up:
+    read the emailed link, then choose the password): called as
+    ``complete(ctx, username, password)`` after the first request succeeded, it returns
+    the answer that accepts or refuses the password (None: nothing to complete, e.g. the
+    address was taken). The enumeration probes compare first answers only. Without it,
     probes that must log in after signing up report "not applicable" when login fails.
     """
 
@@ -107,7 +112,7 @@ class Registration:
     password_field: str = "password"
     extra: Mapping[str, str] = field(default_factory=dict)
     username_template: str = "audit-{n}@example.com"
-    finish: Callable[[str], Awaitable[None]] | None = None
+    complete: Callable[[Context, str, str], Awaitable[httpx2.Response | None]] | None = None
 
 
 @dataclass(frozen=True)

@@ -16,17 +16,20 @@ CloudDocs names are looked up across ``clouddocs.*`` modules, so a module split 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import pkgutil
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import httpx2
 import jwt
 from fastapi import Depends, FastAPI
 from sqlalchemy import select
 
 from authcourse.audit.context import Context
+from authcourse.audit.framework import NotApplicable
 from authcourse.audit.target import (
     Account,
     ApiKeys,
@@ -94,6 +97,10 @@ class _CountingHasher:
     def needs_rehash(self, stored_hash: str) -> bool:
         return bool(self.inner.needs_rehash(stored_hash))
 
+    def __getattr__(self, name: str) -> Any:
+        # Anything else the chapter's hasher offers (new methods included) passes through.
+        return getattr(self.inner, name)
+
 
 def _accounts() -> dict[str, Account]:
     return {role: Account(email, password) for role, (email, password) in PEOPLE.items()}
@@ -133,12 +140,32 @@ def _events(database: Any) -> AuditEvents:
 
 
 def build_ch02() -> Audited:
-    """Chapter 2: passwords and server-side sessions (``clouddocs.session_app``)."""
+    """Chapter 2: passwords and server-side sessions (``clouddocs.session_app``).
+
+    Where sign-up is verified (a link by email, then the password), the target reads the
+    link from an in-memory outbox and finishes the sign-up: ``Registration.complete``.
+    """
     clock, hasher, database = FrozenClock(), _CountingHasher(), find("Database")()
-    settings = find("SessionAppSettings")(database=database, hasher=hasher, clock=clock, origin=ORIGIN)
-    app = find("create_session_app")(settings)
+    options: dict[str, Any] = {"database": database, "hasher": hasher, "clock": clock, "origin": ORIGIN}
+    settings_class = find("SessionAppSettings")
+    outbox = None
+    if "outbox" in {f.name for f in dataclasses.fields(settings_class)}:
+        outbox = options["outbox"] = find("MemoryOutbox")()
+    app = find("create_session_app")(settings_class(**options))
     _seed_users(app, database, hasher)
     people = _accounts()
+
+    async def activate(ctx: Context, username: str, password: str) -> httpx2.Response | None:
+        assert outbox is not None
+        links = [m.token for m in outbox.messages if m.to == username and m.token]
+        if not links:
+            return None  # a taken address gets a "you already have an account" mail
+        return await ctx.request(
+            "POST",
+            "/signup/activate",
+            json_body={"token": links[-1], "password": password, "display_name": "Audit"},
+        )
+
     target = Target(
         name="CloudDocs chapter 2 (passwords and sessions)",
         origin=ORIGIN,
@@ -147,11 +174,15 @@ def build_ch02() -> Audited:
         other_user=people["other"],
         spare=people["spare"],
         login=Login("/login", username_field="email", token_field=None, csrf_field="csrf_token"),
-        registration=Registration("/register", extra={"display_name": "Audit"}),
+        registration=Registration(
+            "/register",
+            extra={"display_name": "Audit"},
+            complete=activate if outbox is not None else None,
+        ),
         logout=Route("POST", "/logout"),
         events=_events(database),
         clock=clock,
-        public_routes=frozenset({"POST /register", "POST /login"}),
+        public_routes=frozenset({"POST /register", "POST /login", "POST /signup/activate"}),
         meter=lambda: float(hasher.calls),
     )
     return Audited(app, target, clock)
@@ -192,18 +223,25 @@ def build_ch03() -> Audited:
     return Audited(app, target, clock)
 
 
-def build_ch04(*, per_key_limit: str | None = "100/minute") -> Audited:
+def build_ch04() -> Audited:
     """Chapter 4: API keys with scopes (``clouddocs.apikeys``), assembled as the chapter does.
 
     Roles are keys: the user and the other user hold ``docs:read`` keys of two tenants,
-    the admin a ``keys:manage`` key. ``per_key_limit=None`` builds the guard without a
-    limiter, as the chapter's first version of the app does.
+    the admin a ``keys:manage`` key. The per-key limit is the chapter's: its guard's own
+    default limiter when it has one, else the chapter's ``RateLimiter`` at 100/minute.
     """
     clock, database = FrozenClock(), find("Database")()
-    limiter = find("RateLimiter")(per_key_limit, scope="audit-api-key") if per_key_limit else None
-    guard = find("ApiKeyGuard")(database, clock, limiter=limiter)
+    try:
+        find("KeyLimiter")  # the guard limits every key by default (600/minute)
+        guard, burst = find("ApiKeyGuard")(database, clock), 650
+    except LookupError:
+        limiter = find("RateLimiter")("100/minute", scope="audit-api-key")
+        guard, burst = find("ApiKeyGuard")(database, clock, limiter=limiter), 150
     app = FastAPI(title="CloudDocs API (chapter 4)")
-    find("hide_rejected_input")(app)
+    try:
+        find("harden")(app)  # the baseline protections, where this clouddocs has them
+    except LookupError:
+        find("hide_rejected_input")(app)
     app.include_router(find("api_keys_router")(guard))
     # Defaults, not Annotated: this module's annotations are strings, and the guard is local.
     async def list_documents(key: Any = Depends(guard.require("docs:read"))) -> dict[str, object]:  # noqa: B008
@@ -247,6 +285,9 @@ def build_ch04(*, per_key_limit: str | None = "100/minute") -> Audited:
         response = await ctx.request(
             "POST", "/api-keys", auth=admin, json_body={"name": "audit", "scopes": list(scopes)}
         )
+        if response.status_code != 201:
+            ctx.cite(response, "minting a key through POST /api-keys")
+            raise NotApplicable(f"minting an API key failed ({response.status_code})")
         body = response.json()
         return IssuedKey(str(body["api_key"]), str(body["id"]))
 
@@ -266,7 +307,7 @@ def build_ch04(*, per_key_limit: str | None = "100/minute") -> Audited:
             scoped_route=Route("GET", "/documents"),
             needed_scope="docs:read",
             other_scope="docs:write",
-            burst=150,
+            burst=burst,
         ),
         clock=clock,
     )

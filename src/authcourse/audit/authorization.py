@@ -36,7 +36,7 @@ WRITE_METHODS = ("PUT", "PATCH", "DELETE", "POST")
 
 def route_table(app: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
     """(method, path) of every route the app declares, mounted sub-apps included."""
-    routes = getattr(app, "routes", None)
+    routes = getattr(app, "routes", None) if app is not None else None
     if routes is None:
         return
     expand = getattr(fastapi.routing, "iter_route_contexts", None)
@@ -99,6 +99,7 @@ async def malformed_credentials(ctx: Context) -> Verdict:
     "ASVS 5.0 8.2.1",
 )
 async def route_inventory(ctx: Context) -> Verdict:
+    require(ctx.app is not None, "auditing by URL: pass the app too to inventory its routes")
     table = sorted(set(route_table(ctx.app)))
     require(table, "the app exposes no route table (not a Starlette/FastAPI app)")
     public = ctx.target.public_routes | DOCS_ROUTES

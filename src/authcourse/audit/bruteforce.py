@@ -202,7 +202,7 @@ async def retry_after(ctx: Context) -> Verdict:
     "An account is locked after repeated wrong passwords, even for the right one next",
     "checklist: failed attempts tracked, lockout after 5",
     "ASVS 5.0 6.3.1",
-    order=950,
+    order=890,  # before the per-IP probes: over a URL their 429 would mask a missing lockout
 )
 async def lockout(ctx: Context) -> Verdict:
     victim = ctx.account("spare")

@@ -14,7 +14,14 @@ from authcourse.audit.target import Target
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("app", help="the ASGI app to audit, as module:attribute")
+    parser.add_argument(
+        "app", nargs="?", help="the ASGI app to audit, as module:attribute (in-process)"
+    )
+    parser.add_argument(
+        "--url",
+        help="audit a running server at this base URL instead (e.g. http://127.0.0.1:8000);"
+        " with an app too, the route inventory also runs",
+    )
     parser.add_argument(
         "--target", required=True, help="the Target describing it, as module:attribute"
     )
@@ -42,13 +49,16 @@ def load(spec: str) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Exit code 1 when any probe fails or crashes, 2 when the arguments are wrong."""
-    app = load(args.app)
+    if args.app is None and args.url is None:
+        print("give the app (module:attribute) or --url", file=sys.stderr)
+        return 2
+    app = load(args.app) if args.app else None
     target = load(args.target)
     if not isinstance(target, Target):
         print(f"{args.target} is a {type(target).__name__}, not an audit Target", file=sys.stderr)
         return 2
     try:
-        report = asyncio.run(audit(app, target, only=args.only))
+        report = asyncio.run(audit(app, target, only=args.only, url=args.url))
     except ValueError as error:
         print(error, file=sys.stderr)
         return 2

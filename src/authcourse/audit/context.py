@@ -71,9 +71,18 @@ class Context:
     """One probe's view of the app."""
 
     def __init__(
-        self, app: ASGIApp, target: Target, *, client_ip: str, secrets: set[str]
+        self,
+        app: ASGIApp | None,
+        target: Target,
+        *,
+        client_ip: str,
+        secrets: set[str],
+        url: str | None = None,
     ) -> None:
+        #: None when auditing a server by URL: probes that need the route table say so.
         self.app = app
+        #: Set when auditing a running server: every request then comes from one address.
+        self.url = url
         self.target = target
         self.client_ip = client_ip
         #: Every credential the audit has handled; masked in evidence, searched in logs.
@@ -84,6 +93,10 @@ class Context:
     # -- HTTP --------------------------------------------------------------------------
 
     def client(self, client_ip: str | None = None) -> httpx2.AsyncClient:
+        if self.url is not None or self.app is None:
+            if "network" not in self._clients:
+                self._clients["network"] = httpx2.AsyncClient(base_url=self.url or "")
+            return self._clients["network"]
         ip = client_ip or self.client_ip
         if ip not in self._clients:
             transport = httpx2.ASGITransport(

@@ -36,6 +36,9 @@ async def _token(ctx: Context) -> tuple[Auth, forge.Jwt]:
 
 
 async def _send(ctx: Context, token: str, label: str) -> httpx2.Response:
+    forged = forge.parse(token)
+    if forged is not None:  # the token itself is masked below: show what it claims to be
+        ctx.note(f"sent ({label}): header {forged.header}, signature {len(forged.signature)} bytes")
     ctx.remember(token)
     response = await ctx.request(
         ctx.target.protected.method,

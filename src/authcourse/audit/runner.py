@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import time
 import traceback
@@ -55,26 +56,34 @@ def select(only: str | Iterable[str] | None = None) -> list[Probe]:
 
 
 async def audit(
-    app: ASGIApp, target: Target, *, only: str | Iterable[str] | None = None
+    app: ASGIApp | None,
+    target: Target,
+    *,
+    only: str | Iterable[str] | None = None,
+    url: str | None = None,
 ) -> Report:
     """Run the selected probes (all by default) against ``app`` and return the report.
 
-    The app's lifespan runs once around the whole audit. Each probe gets its own client
-    address (``198.51.100.x``), so rate limits tripped by one probe do not leak into the
-    next. Run it against a test instance: probes register accounts, lock one, rotate
-    and revoke credentials.
+    In-process, the app's lifespan runs once around the whole audit and each probe gets
+    its own client address (``198.51.100.x``), so rate limits tripped by one probe do not
+    leak into the next. With ``url`` the probes talk to a running server instead (``app``
+    may then be None; the route inventory needs it): every request comes from one
+    address, so the instance under test needs generous per-IP limits. Run it against a
+    test instance: probes register accounts, lock one, rotate and revoke credentials.
     """
+    if app is None and url is None:
+        raise ValueError("audit() needs an app, a url, or both")
     probes = select(only)
     secrets: set[str] = set()
     results: list[Result] = []
     started = time.perf_counter()
-    async with lifespan(app):
+    async with lifespan(app) if url is None and app is not None else contextlib.nullcontext():
         for index, chosen in enumerate(probes):
             ip = f"198.51.{100 + index // 250}.{index % 250 + 1}"
-            context = Context(app, target, client_ip=ip, secrets=secrets)
+            context = Context(app, target, client_ip=ip, secrets=secrets, url=url)
             results.append(await _run(chosen, context))
     return Report(
-        name=target.name or type(app).__name__,
+        name=target.name or url or type(app).__name__,
         results=results,
         seconds=time.perf_counter() - started,
     )

@@ -44,6 +44,7 @@ async def hsts(ctx: Context) -> Verdict:
     "RFC 6797 §7.2",
 )
 async def hsts_only_https(ctx: Context) -> Verdict:
+    require(ctx.url is None, "against a URL only that URL's scheme is reachable")
     method, path = _protected(ctx)
     plain = httpx2.URL(ctx.target.origin).copy_with(scheme="http").join(path)
     response = ctx.cite(await ctx.request(method, str(plain)), "the same request over http")

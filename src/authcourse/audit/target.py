@@ -66,6 +66,10 @@ class ObjectRoute:
     object_id: str
     missing_id: str = "987654321"
 
+    def __post_init__(self) -> None:
+        if "{id}" not in self.path:
+            raise ValueError(f"ObjectRoute path needs an {{id}} placeholder: {self.path!r}")
+
     def url(self, object_id: str | None = None) -> str:
         return self.path.replace("{id}", object_id if object_id is not None else self.object_id)
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m authcourse {export,labs,work,execute,grade,bench} ...``."""
+"""Command line: ``python -m authcourse {export,labs,work,execute,grade,bench,audit} ...``."""
 
 from __future__ import annotations
 
@@ -91,7 +91,21 @@ def main(argv: list[str] | None = None) -> int:
         "--json", action="store_true", help="print a JSON object instead of the table"
     )
 
+    audit_cmd = commands.add_parser(
+        "audit",
+        help="run the pre-launch security audit against an app (exit 1 if a probe fails)",
+        description="Run the pre-launch checklist as probes against an ASGI app, in-process."
+        " Exit code 1 when any probe fails or crashes, 0 otherwise.",
+    )
+    from authcourse.audit.cli import add_arguments as add_audit_arguments
+
+    add_audit_arguments(audit_cmd)
+
     args = parser.parse_args(argv)
+    if args.command == "audit":
+        from authcourse.audit.cli import run as run_audit
+
+        return run_audit(args)
     if args.command == "grade":
         return _grade(args)
     if args.command == "bench":

@@ -1,0 +1,1 @@
+"""Ready-made audit targets: the CloudDocs chapter apps (``clouddocs``), examples to copy."""

@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NBVAL  := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help install lab work test test-fast lint execute export labs grade bench clean
+.PHONY: help install lab work test test-fast lint execute export labs grade bench audit clean
 
 help:
 	@echo "make lab      open the course in JupyterLab"
@@ -18,6 +18,7 @@ help:
 	@echo "make execute  re-execute notebooks/ and solutions/ so stored outputs are current"
 	@echo "make grade SUBMISSIONS=folder   grade learners' labs (table on screen + grades.csv)"
 	@echo "make bench    measure the performance budgets (BENCH_ARGS=--notebooks times nbval too)"
+	@echo "make audit    pre-launch security audit (AUDIT_APP=module:app AUDIT_TARGET=module:target)"
 
 # (Re)install whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -68,6 +69,12 @@ grade: $(STAMP)
 # Timings are measured here, never asserted in tests; exit 1 when a budget is exceeded.
 bench: $(STAMP)
 	$(BIN)/python -m authcourse bench $(BENCH_ARGS)
+
+AUDIT_APP    ?= authcourse.audit.targets.clouddocs:ch03.app
+AUDIT_TARGET ?= authcourse.audit.targets.clouddocs:ch03.target
+# Exit 1 when a probe fails. AUDIT_ARGS e.g. "--only jwt --json".
+audit: $(STAMP)
+	$(BIN)/python -m authcourse audit $(AUDIT_APP) --target $(AUDIT_TARGET) $(AUDIT_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

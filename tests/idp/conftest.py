@@ -22,14 +22,22 @@ from authcourse.idp import IdentityProvider, sign_in
 ISSUER = "https://idp.test"
 CALLBACK = "https://clouddocs.test/auth/callback"
 SPA_CALLBACK = "https://clouddocs.test/spa/callback"
+SIGNED_OUT = "https://clouddocs.test/signed-out"
 WEB_SECRET = "web-secret-0123456789"
 SYNC_SECRET = "sync-secret-0123456789"
+API = "https://api.clouddocs.test"
+API_SECRET = "api-secret-0123456789"
+DEMO_SECRET = "demo-secret-0123456789"
 PASSWORD = "correct horse battery staple"
 
 
-def make_provider(issuer: str = ISSUER, clock: FrozenClock | None = None) -> IdentityProvider:
-    """A provider set up like the course's: alice, a web app, an SPA and a back-end service."""
-    idp = IdentityProvider(issuer=issuer, clock=clock)
+def make_provider(
+    issuer: str = ISSUER, clock: FrozenClock | None = None, **options: Any
+) -> IdentityProvider:
+    """A provider set up like the course's: alice, a web app, an SPA, a back-end service,
+    the CloudDocs API as a resource server, and the no-PKCE demonstration client."""
+    idp = IdentityProvider(issuer=issuer, clock=clock, **options)
+    idp.add_resource_server(API, client_id="docs-api", secret=API_SECRET)
     idp.add_user(
         "alice",
         PASSWORD,
@@ -45,10 +53,24 @@ def make_provider(issuer: str = ISSUER, clock: FrozenClock | None = None) -> Ide
         redirect_uris=[CALLBACK],
         grant_types=["authorization_code", "refresh_token"],
         scope="openid profile email",
+        resources=[API],
+        post_logout_redirect_uris=[SIGNED_OUT],
     )
-    idp.add_client("clouddocs-spa", redirect_uris=[SPA_CALLBACK])
+    idp.add_client("clouddocs-spa", redirect_uris=[SPA_CALLBACK], resources=[API])
     idp.add_client(
-        "sync-service", secret=SYNC_SECRET, grant_types=["client_credentials"], scope="docs:read"
+        "sync-service",
+        secret=SYNC_SECRET,
+        grant_types=["client_credentials"],
+        scope="docs:read",
+        default_resource=API,
+    )
+    # Chapter 5's stolen-code demonstration: the only client allowed to skip PKCE.
+    idp.add_client(
+        "legacy-web",
+        secret=DEMO_SECRET,
+        redirect_uris=[CALLBACK],
+        pkce_required=False,
+        insecure_demo=True,
     )
     return idp
 
@@ -85,6 +107,13 @@ def web_client(idp: IdentityProvider) -> AsyncOAuth2Client:
     )
 
 
+def demo_client(idp: IdentityProvider) -> AsyncOAuth2Client:
+    """The client registered with ``pkce_required=False, insecure_demo=True``."""
+    return relying_party(
+        idp, "legacy-web", client_secret=DEMO_SECRET, redirect_uri=CALLBACK, scope="openid"
+    )
+
+
 def spa_client(idp: IdentityProvider) -> AsyncOAuth2Client:
     return relying_party(
         idp,
@@ -115,15 +144,20 @@ async def authorize(
     *,
     pkce: bool = True,
     password: str = PASSWORD,
+    **parameters: str,
 ) -> Authorization:
-    """Run the front-channel half of the code flow: authorization URL, login, callback."""
+    """Run the front-channel half of the code flow: authorization URL, login, consent,
+    callback. ``parameters`` go into the authorization request (``resource=...``, say)."""
     verifier = generate_token(48) if pkce else None
     nonce = generate_token(16)
     url, state = rp.create_authorization_url(
-        ISSUER + "/authorize", code_verifier=verifier, nonce=nonce
+        ISSUER + "/authorize", code_verifier=verifier, nonce=nonce, **parameters
     )
     response = await sign_in(user_agent, url, username="alice", password=password)
-    assert response.status_code == 303, response.text
+    # 303 after a form post; 302 when the provider's session and a remembered consent
+    # let the request straight through.
+    assert response.status_code in (302, 303), response.text
+    assert "code=" in response.headers["location"]
     return Authorization(response.headers["location"], state, verifier, nonce)
 
 

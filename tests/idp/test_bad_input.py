@@ -10,7 +10,10 @@ import pytest
 from authcourse.client import asgi_client
 from authcourse.idp import IdentityProvider
 
-from .conftest import CALLBACK, ISSUER, SYNC_SECRET, basic_auth, make_provider
+from .conftest import API_SECRET, CALLBACK, ISSUER, SYNC_SECRET, basic_auth, make_provider
+
+SYNC = basic_auth("sync-service", SYNC_SECRET)
+RESOURCE_SERVER = basic_auth("docs-api", API_SECRET)
 
 pytestmark = pytest.mark.anyio
 
@@ -150,10 +153,8 @@ async def test_missing_or_unsupported_token_parameters(
 
 async def test_revocation_and_introspection_need_a_token_parameter(idp: IdentityProvider) -> None:
     async with asgi_client(idp.app, base_url=ISSUER) as client:
-        for path in ("/revoke", "/introspect"):
-            response = await client.post(
-                path, data={}, headers=basic_auth("sync-service", SYNC_SECRET)
-            )
+        for path, caller in (("/revoke", SYNC), ("/introspect", RESOURCE_SERVER)):
+            response = await client.post(path, data={}, headers=caller)
             assert response.status_code == 400
             assert response.json()["error"] == "invalid_request"
 

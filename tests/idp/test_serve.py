@@ -9,7 +9,7 @@ from authlib.oidc.discovery import OpenIDProviderMetadata
 
 from authcourse.idp import IdentityProvider, serve
 
-from .conftest import SYNC_SECRET
+from .conftest import API, SYNC_SECRET
 
 
 @pytest.mark.anyio
@@ -28,7 +28,7 @@ async def test_discovery_jwks_and_token_over_loopback_http(idp: IdentityProvider
     OpenIDProviderMetadata(metadata).validate()
     access_token = token.json()["access_token"]
     kid = jwt.get_unverified_header(access_token)["kid"]
-    claims = jwt.decode(access_token, jwks[kid].key, algorithms=["RS256"], audience="sync-service")
+    claims = jwt.decode(access_token, jwks[kid].key, algorithms=["RS256"], audience=API)
     assert claims["iss"] == idp.issuer
 
 

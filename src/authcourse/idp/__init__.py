@@ -11,7 +11,7 @@ chapters log in against::
 from authcourse.idp.models import Client, User
 from authcourse.idp.provider import IdentityProvider
 from authcourse.idp.serve import serve
-from authcourse.idp.sign_in import LoginForm, parse_login_form, sign_in
+from authcourse.idp.sign_in import LoginForm, parse_login_form, sign_in, submit_form
 
 __all__ = [
     "Client",
@@ -21,4 +21,5 @@ __all__ = [
     "parse_login_form",
     "serve",
     "sign_in",
+    "submit_form",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from joserfc.jwk import RSAKey
+from joserfc.jwk import KeySet, RSAKey
 
 SIGNING_ALGORITHM = "RS256"
 
@@ -43,3 +43,7 @@ class SigningKeys:
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         """The JSON Web Key Set (RFC 7517 §5): public parameters only, newest key first."""
         return {"keys": [dict(key.as_dict(private=False)) for key in reversed(self._keys)]}
+
+    def published(self) -> KeySet:
+        """The keys a token signed by this provider may still be verified with."""
+        return KeySet(list(self._keys))

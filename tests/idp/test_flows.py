@@ -288,7 +288,9 @@ async def test_wrong_password_shows_the_form_again_without_redirect(
     idp: IdentityProvider, user_agent: httpx2.AsyncClient
 ) -> None:
     async with web_client(idp) as rp:
-        url, _ = rp.create_authorization_url(ISSUER + "/authorize", code_verifier=generate_token(48))
+        url, _ = rp.create_authorization_url(
+            ISSUER + "/authorize", code_verifier=generate_token(48)
+        )
     page = await user_agent.get(url)
     form = parse_login_form(page.text)
     assert form is not None

@@ -40,7 +40,11 @@ def build_app(server: AuthorizationServer, throttle: LoginThrottle) -> Starlette
     endpoints: list[BaseRoute] = [
         Route(DISCOVERY_PATH, routes.discovery, methods=["GET"]),
         Route(JWKS_PATH, routes.jwks, methods=["GET"]),
-        Route(AUTHORIZE_PATH, AuthorizeRoute(server, cookies, throttle).endpoint, methods=["GET", "POST"]),
+        Route(
+            AUTHORIZE_PATH,
+            AuthorizeRoute(server, cookies, throttle).endpoint,
+            methods=["GET", "POST"],
+        ),
         # OpenID Connect RP-Initiated Logout 1.0 §2: GET and POST.
         Route(END_SESSION_PATH, LogoutRoute(server, cookies).endpoint, methods=["GET", "POST"]),
         Route(TOKEN_PATH, routes.token, methods=["POST"]),

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Error
+from authlib.oauth2.rfc6749 import AccessDeniedError, BaseGrant, OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -93,11 +93,13 @@ class AuthorizeRoute:
             decision = captured.form.get("consent") if submitted else None
             if decision is None:
                 if "none" in prompts:  # OpenID Connect Core §3.1.2.6
-                    return self._error(oauth_request, ConsentRequiredError(), request, visit)
+                    refusal: OAuth2Error = ConsentRequiredError()
+                    return self._refuse(oauth_request, grant, refusal, request, visit)
                 return self._consent_form(visit, oauth_request, user)
             if decision != "allow":
                 # RFC 6749 §4.1.2.1: the resource owner denied the request.
-                return self._error(oauth_request, AccessDeniedError(), request, visit)
+                refusal = AccessDeniedError()
+                return self._refuse(oauth_request, grant, refusal, request, visit)
             self._server.store.remember_consent(user.subject, client.client_id, scope)
 
         assert visit.session is not None
@@ -187,6 +189,19 @@ class AuthorizeRoute:
             hidden_fields=fields,
         )
         return self._cookies.apply(visit, page)
+
+    def _refuse(
+        self,
+        oauth_request: FormRequest,
+        grant: BaseGrant,
+        error: OAuth2Error,
+        request: Request,
+        visit: BrowserVisit,
+    ) -> Response:
+        """Send the client an error for a request that was valid (so its redirect URI is)."""
+        error.redirect_uri = grant.redirect_uri
+        error.state = oauth_request.payload.state
+        return self._error(oauth_request, error, request, visit)
 
     def _error(
         self, oauth_request: FormRequest, error: OAuth2Error, request: Request, visit: BrowserVisit

@@ -104,6 +104,39 @@ async def test_confidential_client_without_code_challenge_is_refused_at_authoriz
     assert "code" not in redirect_params(response)
 
 
+def test_turning_pkce_off_needs_the_explicit_demo_flag(idp: IdentityProvider) -> None:
+    with pytest.raises(ValueError, match="insecure_demo"):
+        idp.add_client("careless", secret="s" * 20, redirect_uris=[CALLBACK], pkce_required=False)
+    with pytest.raises(ValueError, match="insecure_demo"):
+        idp.add_client("careless-spa", redirect_uris=[SPA_CALLBACK], pkce_required=False)
+
+
+async def test_without_pkce_a_stolen_code_is_redeemed_by_whoever_presents_it(
+    idp: IdentityProvider, user_agent: httpx2.AsyncClient
+) -> None:
+    # Chapter 5's demonstration. The victim's code leaks (a log, a Referer, a malicious
+    # app on the device); the attacker injects it into their own session with the client.
+    async with demo_client(idp) as rp:
+        stolen = await authorize(user_agent, rp, pkce=False)
+    without_pkce = await token_request(
+        idp,
+        {"grant_type": "authorization_code", "code": stolen.code, "redirect_uri": CALLBACK},
+        basic_auth("legacy-web", DEMO_SECRET),
+    )
+    # The same attack on a PKCE client: the attacker's session has its own verifier.
+    async with web_client(idp) as rp:
+        protected = await authorize(user_agent, rp)
+    with_pkce = await token_request(
+        idp,
+        code_grant(protected) | {"code_verifier": generate_token(48)},
+        basic_auth("clouddocs-web", WEB_SECRET),
+    )
+
+    assert without_pkce.status_code == 200  # the attacker now holds alice's tokens
+    assert with_pkce.status_code == 400
+    assert with_pkce.json()["error"] == "invalid_grant"
+
+
 async def test_pkce_downgrade_is_refused(
     idp: IdentityProvider, user_agent: httpx2.AsyncClient
 ) -> None:

@@ -354,3 +354,15 @@ async def test_consent_is_per_user(idp: IdentityProvider) -> None:
             bob_agent, page, form, {"username": "bob", "password": "bob's long passphrase here"}
         )
     assert parse_login_form(response.text).kind == "consent"  # type: ignore[union-attr]
+
+
+async def test_prompt_login_then_consent_ends_with_a_code(
+    idp: IdentityProvider, user_agent: httpx2.AsyncClient
+) -> None:
+    # The consent page follows the fresh sign-in; it must not send the user back to the
+    # password form because the request still says prompt=login.
+    response = await sign_in(
+        user_agent, authorization_url(idp, prompt="login"), username="alice", password=PASSWORD
+    )
+    assert response.status_code == 303
+    assert "code=" in response.headers["location"]

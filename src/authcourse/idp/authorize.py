@@ -181,6 +181,10 @@ class AuthorizeRoute:
         self, visit: BrowserVisit, oauth_request: FormRequest, user: User
     ) -> Response:
         fields = oauth_request.payload.data | {"csrf_token": self._cookies.csrf_token(visit)}
+        # prompt=login has been honoured by now (the consent page follows a fresh sign-in);
+        # carried on, it would send the user back to the password form in a loop.
+        if "prompt" in fields:
+            fields["prompt"] = " ".join(p for p in fields["prompt"].split() if p != "login")
         page = consent_page(
             action=self._action,
             user_name=user.name or user.username,

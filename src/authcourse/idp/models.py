@@ -58,7 +58,7 @@ class Client:
     resources: tuple[str, ...] = ()
     #: Issue opaque access tokens (checked by introspection) instead of JWTs.
     opaque_access_tokens: bool = False
-    #: OpenID Connect RP-Initiated Logout 1.0 §3: compared by exact string.
+    #: RP-Initiated Logout 1.0 §3: must be registered; compared here as exact strings.
     post_logout_redirect_uris: tuple[str, ...] = ()
     #: Set for a resource server's credentials: the identifier it introspects tokens for.
     resource_identifier: str | None = None

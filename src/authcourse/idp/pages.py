@@ -86,7 +86,8 @@ def consent_page(
 
 
 def logout_page(*, action: str, issuer: str, hidden_fields: Mapping[str, str]) -> HTMLResponse:
-    """Asks before signing out (RP-Initiated Logout 1.0 §2: a request alone may be forged)."""
+    """Asks before signing out: a logout request without a valid hint may be forged by any
+    site (RP-Initiated Logout 1.0, Security Considerations)."""
     body = f"""<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Sign out - {escape(issuer)}</title></head>

@@ -294,3 +294,35 @@ async def test_two_providers_in_one_browser_keep_separate_sessions() -> None:
     assert {cookie.domain for cookie in agent.cookies.jar} == {"idp.test", "attacker-idp.test"}
     assert still[honest.issuer]["error"] == "login_required"  # signed out here...
     assert "code" in still[attacker.issuer]  # ...and still signed in there
+
+
+async def test_two_tenants_on_one_host_keep_separate_sessions() -> None:
+    tenant_a = make_provider("https://login.test/tenant-a")
+    tenant_b = make_provider("https://login.test/tenant-b")
+    async with browser({"https://login.test": _path_router(tenant_a, tenant_b)}) as agent:
+        for idp in (tenant_a, tenant_b):
+            async with web_client(idp) as rp:
+                url, _ = rp.create_authorization_url(
+                    idp.issuer + "/authorize", code_verifier="v" * 48
+                )
+            response = await sign_in(agent, url, username="alice", password=PASSWORD)
+            assert response.status_code == 303, response.text
+            assert httpx2.URL(response.headers["location"]).params["iss"] == idp.issuer
+        cookies = {(cookie.name, cookie.path) for cookie in agent.cookies.jar}
+
+    # __Host- needs Path=/; a tenant under a path gets __Secure- cookies scoped to its path.
+    assert ("__Secure-idp_session", "/tenant-a") in cookies
+    assert ("__Secure-idp_session", "/tenant-b") in cookies
+
+
+def _path_router(*providers: IdentityProvider) -> Any:
+    """One host serving several providers, each under its issuer's path."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        for idp in providers:
+            if scope["path"].startswith(httpx2.URL(idp.issuer).path + "/"):
+                await idp.app(scope, receive, send)
+                return
+        raise AssertionError(f"no provider serves {scope['path']}")
+
+    return app

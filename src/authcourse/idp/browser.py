@@ -9,9 +9,10 @@
   when signed in, else a random ``csrf`` cookie (the signed double-submit pattern). A page
   on another site can make the browser post a form, but cannot read the token.
 
-Cookie names follow the issuer: ``__Host-`` for an https issuer at the root of its host,
-``__Secure-`` (with ``Path`` = the issuer's path) for an issuer with a path, and no prefix
-and no ``Secure`` only for plain-http loopback serving.
+Cookie names follow the issuer and the connection: ``__Host-`` for an issuer at the root
+of its host, ``__Secure-`` (with ``Path`` = the issuer's path) for an issuer with a path,
+and no prefix and no ``Secure`` only over plain-http loopback (``serve()``), the one place
+the provider accepts http at all.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class BrowserVisit:
     session_id: str | None
     session: BrowserSession | None
     csrf_cookie: str | None
+    secure: bool
     _set: dict[str, tuple[str, int | None]] = field(default_factory=dict)
     _delete: set[str] = field(default_factory=set)
 
@@ -46,25 +48,28 @@ class BrowserCookies:
     """Reads and writes the provider's cookies for one issuer."""
 
     def __init__(self, issuer: str, store: MemoryStore, clock: Clock) -> None:
-        parts = urlsplit(issuer)
-        self._secure = parts.scheme == "https"
-        self._path = parts.path or "/"
-        prefix = ("__Host-" if self._path == "/" else "__Secure-") if self._secure else ""
-        self.session_name = prefix + "idp_session"
-        self.csrf_name = prefix + "idp_csrf"
+        self._path = urlsplit(issuer).path or "/"
         self._store = store
         self._clock = clock
         self._key = secrets.token_bytes(32)
 
+    def name(self, cookie: str, *, secure: bool) -> str:
+        """``idp_session`` or ``idp_csrf``, with the prefix this connection allows."""
+        if not secure:
+            return cookie
+        return ("__Host-" if self._path == "/" else "__Secure-") + cookie
+
     def visit(self, request: Request) -> BrowserVisit:
-        session_id = request.cookies.get(self.session_name)
+        secure = request.url.scheme == "https"
+        session_id = request.cookies.get(self.name("idp_session", secure=secure))
         session = self._store.session(session_id) if session_id else None
         if session is not None and self._clock.time() >= session.expires_at:
             session = None
         return BrowserVisit(
             session_id=session_id if session is not None else None,
             session=session,
-            csrf_cookie=request.cookies.get(self.csrf_name) or None,
+            csrf_cookie=request.cookies.get(self.name("idp_csrf", secure=secure)) or None,
+            secure=secure,
         )
 
     def start_session(self, visit: BrowserVisit, subject: str) -> None:
@@ -78,13 +83,13 @@ class BrowserCookies:
         )
         self._store.add_session(session_id, session)
         visit.session_id, visit.session = session_id, session
-        visit._set[self.session_name] = (session_id, SESSION_LIFETIME)
+        visit._set["idp_session"] = (session_id, SESSION_LIFETIME)
 
     def end_session(self, visit: BrowserVisit) -> None:
         if visit.session_id is not None:
             self._store.end_session(visit.session_id)
         visit.session_id, visit.session = None, None
-        visit._delete.add(self.session_name)
+        visit._delete.add("idp_session")
 
     def csrf_token(self, visit: BrowserVisit) -> str:
         """The token to put in a form shown in this visit (sets the csrf cookie if needed)."""
@@ -92,7 +97,7 @@ class BrowserCookies:
             return self._mac("session", visit.session_id)
         if visit.csrf_cookie is None:
             visit.csrf_cookie = secrets.token_urlsafe(32)
-            visit._set[self.csrf_name] = (visit.csrf_cookie, None)
+            visit._set["idp_csrf"] = (visit.csrf_cookie, None)
         return self._mac("browser", visit.csrf_cookie)
 
     def check_csrf(self, visit: BrowserVisit, token: str) -> bool:
@@ -107,21 +112,25 @@ class BrowserCookies:
         return any(matches)
 
     def apply(self, visit: BrowserVisit, response: Response) -> Response:
-        for name, (value, max_age) in visit._set.items():
+        for cookie, (value, max_age) in visit._set.items():
             response.set_cookie(
-                name,
+                self.name(cookie, secure=visit.secure),
                 value,
                 max_age=max_age,
                 path=self._path,
-                secure=self._secure,
+                secure=visit.secure,
                 httponly=True,
                 # Lax: the session must come along when a relying party sends the user here
                 # with a top-level GET; cross-site POSTs (login CSRF) do not carry it.
                 samesite="lax",
             )
-        for name in visit._delete:
+        for cookie in visit._delete:
             response.delete_cookie(
-                name, path=self._path, secure=self._secure, httponly=True, samesite="lax"
+                self.name(cookie, secure=visit.secure),
+                path=self._path,
+                secure=visit.secure,
+                httponly=True,
+                samesite="lax",
             )
         return response
 

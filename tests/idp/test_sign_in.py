@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx2
+import jwt
 import pytest
 from authlib.common.security import generate_token
 
@@ -366,3 +367,43 @@ async def test_prompt_login_then_consent_ends_with_a_code(
     )
     assert response.status_code == 303
     assert "code=" in response.headers["location"]
+
+
+async def test_single_sign_on_keeps_the_original_auth_time_and_honours_max_age() -> None:
+    clock = FrozenClock()
+    idp = make_provider(clock=clock)
+    async with asgi_client(idp.app, base_url=ISSUER) as user_agent, web_client(idp) as rp:
+        signed_in_at = int(clock.time())
+        await exchange(rp, await authorize(user_agent, rp))
+        clock.advance(hours=2)
+        later = await exchange(rp, await authorize(user_agent, rp))  # no password: SSO
+        fresh_enough = await user_agent.get(authorization_url(idp, max_age="10800"))
+        too_old = await user_agent.get(authorization_url(idp, max_age="3600"))
+        silent = await user_agent.get(authorization_url(idp, max_age="3600", prompt="none"))
+        malformed = await user_agent.get(authorization_url(idp, max_age="soon"))
+        redone = await sign_in(
+            user_agent, authorization_url(idp, max_age="0"), username="alice", password=PASSWORD
+        )
+
+    claims = jwt.decode(later["id_token"], options={"verify_signature": False})
+    assert claims["auth_time"] == signed_in_at  # OpenID Connect Core §2: when alice signed in
+    assert claims["iat"] == signed_in_at + 7200
+    assert fresh_enough.status_code == 302 and "code=" in fresh_enough.headers["location"]
+    assert parse_login_form(too_old.text).kind == "login"  # type: ignore[union-attr]
+    assert httpx2.URL(silent.headers["location"]).params["error"] == "login_required"
+    assert httpx2.URL(malformed.headers["location"]).params["error"] == "invalid_request"
+    assert redone.status_code == 303 and "code=" in redone.headers["location"]
+
+
+async def test_the_provider_session_ends_after_twelve_hours() -> None:
+    clock = FrozenClock()
+    idp = make_provider(clock=clock)
+    async with asgi_client(idp.app, base_url=ISSUER) as user_agent:
+        await sign_in(user_agent, authorization_url(idp), username="alice", password=PASSWORD)
+        clock.advance(hours=11, minutes=59)
+        before = await user_agent.get(authorization_url(idp, prompt="none"))
+        clock.advance(minutes=1)
+        after = await user_agent.get(authorization_url(idp, prompt="none"))
+
+    assert "code" in httpx2.URL(before.headers["location"]).params
+    assert httpx2.URL(after.headers["location"]).params["error"] == "login_required"

@@ -4,7 +4,7 @@ One route, three steps, each re-validating the whole authorization request (it r
 along in hidden form fields, so nothing about it is kept between requests):
 
 1. **Sign-in.** Skipped when the browser has a provider session (single sign-on), unless
-   the client sends ``prompt=login``. Form posts must come from this origin (``Origin``
+   the client sends ``prompt=login`` or a ``max_age`` the session is older than. Form posts must come from this origin (``Origin``
    header, when the browser sends one) and carry the form's CSRF token; otherwise 403.
    Attempts are throttled per account and per IP (``throttle.py``): over budget, the answer
    is 429 with ``Retry-After`` and the form again with a generic message, and the
@@ -16,10 +16,16 @@ along in hidden form fields, so nothing about it is kept between requests):
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
-from authlib.oauth2.rfc6749 import AccessDeniedError, BaseGrant, OAuth2Error
-from authlib.oidc.core.errors import ConsentRequiredError
+from authlib.oauth2.rfc6749 import (
+    AccessDeniedError,
+    BaseGrant,
+    InvalidRequestError,
+    OAuth2Error,
+)
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -39,6 +45,7 @@ FORM_FIELDS = ("username", "password", "csrf_token", "consent")
 # HTTP/1.0 caches); applied to every answer of the token-handling endpoints too.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
+_SECONDS = re.compile(r"[0-9]{1,9}")
 _BAD_CREDENTIALS = "Incorrect username or password."
 _TOO_MANY_ATTEMPTS = "Too many sign-in attempts. Try again later."
 
@@ -80,12 +87,25 @@ class AuthorizeRoute:
             if isinstance(outcome, Response):
                 return outcome
             user, signed_in_now = outcome, True
-        if user is None or (grant.prompt == "login" and not signed_in_now):
+        prompts = oauth_request.payload.data.get("prompt", "").split()
+        # RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
+        max_age = oauth_request.payload.data.get("max_age") or None
+        if max_age is not None and not _SECONDS.fullmatch(max_age):
+            refusal: OAuth2Error = InvalidRequestError("'max_age' must be a number of seconds.")
+            return self._refuse(oauth_request, grant, refusal, request, visit)
+        # OpenID Connect Core §3.1.2.1: a sign-in older than max_age seconds MUST be redone.
+        too_old = (
+            max_age is not None
+            and visit.session is not None
+            and self._server.clock.time() - visit.session.auth_time > int(max_age)
+        )
+        if user is None or (not signed_in_now and (too_old or grant.prompt == "login")):
+            if "none" in prompts:  # OpenID Connect Core §3.1.2.6
+                return self._refuse(oauth_request, grant, LoginRequiredError(), request, visit)
             return self._login_form(visit, oauth_request)
 
         client: Client = oauth_request.client
         scope: str = oauth_request.scope
-        prompts = oauth_request.payload.data.get("prompt", "").split()
         asks_consent = "consent" in prompts or not self._server.store.has_consent(
             user.subject, client.client_id, scope
         )
@@ -93,9 +113,9 @@ class AuthorizeRoute:
             decision = captured.form.get("consent") if submitted else None
             if decision is None:
                 if "none" in prompts:  # OpenID Connect Core §3.1.2.6
-                    refusal: OAuth2Error = ConsentRequiredError()
+                    refusal = ConsentRequiredError()
                     return self._refuse(oauth_request, grant, refusal, request, visit)
-                return self._consent_form(visit, oauth_request, user)
+                return self._consent_form(visit, oauth_request, user, signed_in_now)
             if decision != "allow":
                 # RFC 6749 §4.1.2.1: the resource owner denied the request.
                 refusal = AccessDeniedError()
@@ -178,13 +198,15 @@ class AuthorizeRoute:
         return self._cookies.apply(visit, page)
 
     def _consent_form(
-        self, visit: BrowserVisit, oauth_request: FormRequest, user: User
+        self, visit: BrowserVisit, oauth_request: FormRequest, user: User, signed_in_now: bool
     ) -> Response:
         fields = oauth_request.payload.data | {"csrf_token": self._cookies.csrf_token(visit)}
-        # prompt=login has been honoured by now (the consent page follows a fresh sign-in);
-        # carried on, it would send the user back to the password form in a loop.
+        # prompt=login (and max_age, after a fresh sign-in) have been honoured by now;
+        # carried on, they would send the user back to the password form in a loop.
         if "prompt" in fields:
             fields["prompt"] = " ".join(p for p in fields["prompt"].split() if p != "login")
+        if signed_in_now:
+            fields.pop("max_age", None)
         page = consent_page(
             action=self._action,
             user_name=user.name or user.username,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ import jwt
 import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
+from joserfc.jwk import RSAKey
 
 from authcourse.client import asgi_client
 from authcourse.clock import FrozenClock
@@ -29,6 +31,32 @@ API = "https://api.clouddocs.test"
 API_SECRET = "api-secret-0123456789"
 DEMO_SECRET = "demo-secret-0123456789"
 PASSWORD = "correct horse battery staple"
+
+
+# Generating an RSA key costs ~80 ms and dominated this suite's run time. Tests draw keys
+# round-robin from a pool instead: each of the first POOL_SIZE draws generates a real key,
+# later draws reuse them. No test uses more than a few keys, so the keys within one test
+# (two providers, a rotation) are always distinct, which is all the tests rely on.
+POOL_SIZE = 8
+_key_pool: list[RSAKey] = []
+_draws = itertools.count()
+_generate_key = RSAKey.generate_key
+
+
+def _pooled_key(
+    key_size: int, parameters: Any = None, private: bool = True, auto_kid: bool = False
+) -> RSAKey:
+    index = next(_draws) % POOL_SIZE
+    if index == len(_key_pool):
+        _key_pool.append(
+            _generate_key(key_size, parameters=parameters, private=private, auto_kid=auto_kid)
+        )
+    return _key_pool[index]
+
+
+@pytest.fixture(autouse=True)
+def _reuse_signing_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("authcourse.idp.keys.RSAKey.generate_key", _pooled_key)
 
 
 def make_provider(

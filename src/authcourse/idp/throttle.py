@@ -7,6 +7,10 @@ exist) and the client's IP address. When either budget is spent, the provider an
 not look at the password at all: the right password is refused too until the window
 ends. A successful sign-in clears the account's count (not the IP's).
 
+The IP is the connection's peer (``request.client.host``); behind a reverse proxy, have
+the server take it from the proxy's headers (uvicorn's ``--forwarded-allow-ips``), or
+every user shares the proxy's budget.
+
 Windows are fixed and follow the provider's injectable clock: the window number is part
 of the counter's key, so a ``FrozenClock`` moved past the window starts a fresh count.
 ``limits`` keeps the counters (in memory by default, in Redis by URL, shared by workers).

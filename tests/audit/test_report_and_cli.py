@@ -1,6 +1,8 @@
 """The report's three forms and the command line (exit codes, --only, --json)."""
 
 import json
+import sys
+import types
 
 import pytest
 
@@ -42,11 +44,18 @@ def test_unknown_group_is_an_error() -> None:
         select("nonsense")
 
 
-def test_cli_json_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_json_and_exit_codes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = "authcourse.audit.targets.clouddocs:ch04"
     code = main(["audit", f"{spec}.app", "--target", f"{spec}.target", "--only", "apikeys", "--json"])
     data = json.loads(capsys.readouterr().out)
     assert code == 0 and data["counts"]["fail"] == 0 and data["counts"]["pass"] >= 5
-    code = main(["audit", f"{spec}.app", "--target", f"{spec}.target", "--only", "transport"])
+    # A module the CLI can name, holding an app without security headers.
+    lab = Lab(frozenset({"no_hsts"}))
+    flawed = types.ModuleType("flawed_for_cli")
+    flawed.app, flawed.target = lab.app, lab.target("jwt")  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "flawed_for_cli", flawed)
+    code = main(["audit", "flawed_for_cli:app", "--target", "flawed_for_cli:target", "--only", "transport"])
     assert code == 1 and "fail  transport.hsts" in capsys.readouterr().out
     assert main(["audit", f"{spec}.app", "--target", f"{spec}.app"]) == 2

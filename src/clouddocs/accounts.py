@@ -93,6 +93,9 @@ async def register_user(
     if problems:
         raise RegistrationError(problems)
     password_hash = await to_thread.run_sync(hasher.hash, password)  # hashes the NFKC form
+    # A fast path only: two calls racing for one address both pass it; the constraint decides.
+    if await session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise EmailAlreadyRegistered()
     user = User(tenant_id=tenant_id, email=email, display_name=display_name)
     session.add(user)
     try:

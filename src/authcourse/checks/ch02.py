@@ -397,7 +397,7 @@ async def _(ns: Namespace) -> None:
     database, user_id, clock = await _session_fixture()
     async with database.sessions() as db:
         session_id = await ns["start_session"](db, user_id, None, clock)
-        current = await SessionManager(database, clock=clock).resolve(db, session_id)
+        current = await SessionManager(database, clock=clock).resolve(session_id)
     expect(
         current is not None and current.user_id == user_id,
         "resolving the new id with SessionManager.resolve",

@@ -1,0 +1,162 @@
+"""Fixtures and helpers for chapter 2's checks (``authcourse.checks.ch02``).
+
+Each case builds its own database, clock and app through these helpers, so a check never
+depends on notebook state. The leaky login app the learner attacks in 02.7 lives here too
+(the lab imports it from ``authcourse.checks.ch02`` instead of copying it).
+"""
+
+# No `from __future__ import annotations`: FastAPI must resolve the Annotated[..., Depends(x)]
+# hints of the nested endpoint below, whose dependency is a local variable.
+
+import contextlib
+import functools
+import hmac
+import inspect
+import secrets
+import tempfile
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from authcourse.checks import CheckFailed
+from authcourse.checks.core import Namespace
+from clouddocs.accounts import PasswordCredential
+from clouddocs.db import Database, Tenant, User
+from clouddocs.passwords import TEST_ARGON2, PasswordHasher
+
+_opened = threading.local()  # databases a case created, closed when the case ends
+
+
+def closes_databases(
+    case: Callable[[Namespace], Awaitable[None]],
+) -> Callable[[Namespace], Awaitable[None]]:
+    """Dispose of every database the case opened (each case runs on its own event loop)."""
+
+    @functools.wraps(case)
+    async def run(ns: Namespace) -> None:
+        _opened.databases = []
+        _opened.folders = []
+        try:
+            await case(ns)
+        finally:
+            for database in _opened.databases:
+                await database.dispose()
+            for folder in _opened.folders:
+                folder.cleanup()
+
+    return run
+
+
+def _track(database: Database) -> Database:
+    getattr(_opened, "databases", []).append(database)
+    return database
+
+
+async def file_database() -> Database:
+    """An empty database in a file of a temporary folder. Concurrency cases need it: the
+    in-memory one shares a single connection, so parallel requests would share a transaction."""
+    folder = tempfile.TemporaryDirectory(prefix="authcourse-ch02-")
+    getattr(_opened, "folders", []).append(folder)
+    database = _track(Database(f"sqlite+aiosqlite:///{Path(folder.name) / 'check.db'}"))
+    await database.create_all()
+    return database
+
+
+async def database_with_users(
+    hasher: PasswordHasher, users: dict[str, str] | None = None
+) -> tuple[Database, dict[str, User]]:
+    """A fresh in-memory database with one tenant and ``users`` (email → password)."""
+    database = _track(Database())
+    await database.create_all()
+    created: dict[str, User] = {}
+    async with database.sessions() as db:
+        db.add(Tenant(id=1, name="Acme"))
+        await db.flush()
+        for email, password in (users or {}).items():
+            user = User(tenant_id=1, email=email, display_name=email.split("@")[0])
+            db.add(user)
+            await db.flush()
+            db.add(PasswordCredential(user_id=user.id, password_hash=hasher.hash(password)))
+            created[email] = user
+        await db.commit()
+    return database, created
+
+
+class CountingHasher(PasswordHasher):
+    """A cheap hasher that counts verifications (to see whether unknown emails cost work)."""
+
+    def __init__(self) -> None:
+        self.verifications = 0
+        super().__init__(TEST_ARGON2)
+
+    def verify(self, stored_hash: str, password: str) -> bool:
+        self.verifications += 1
+        return super().verify(stored_hash, password)
+
+
+def plain(value: Any, name: str) -> Any:
+    """``value`` as returned by the learner's ``name``; a coroutine means they wrote
+    ``async def`` where a plain function is asked for: say so (and close it, so Python does
+    not warn about a coroutine that was never awaited)."""
+    if inspect.iscoroutine(value):
+        value.close()
+        raise CheckFailed(
+            f"calling {name}", "a plain function (no `async`)", "an `async def` function"
+        )
+    return value
+
+
+class _LeakyCredentials(BaseModel):
+    email: str
+    password: str
+
+
+def create_leaky_login_app(database: Database, hasher: PasswordHasher) -> FastAPI:
+    """The login most tutorials write: it tells everyone which accounts exist."""
+    app = FastAPI()
+
+    @app.post("/login")
+    async def login(
+        body: _LeakyCredentials, db: Annotated[AsyncSession, Depends(database.session)]
+    ) -> dict[str, int]:
+        user = await db.scalar(select(User).where(User.email == body.email))
+        if user is None:
+            raise HTTPException(404, "no account with this email")
+        credential = await db.get(PasswordCredential, user.id)
+        if credential is None or not hasher.verify(credential.password_hash, body.password):
+            raise HTTPException(401, "wrong password")
+        return {"user_id": user.id}
+
+    return app
+
+
+@contextlib.contextmanager
+def spy_on_compare_digest(functions: list[Any]) -> Iterator[list[tuple[Any, Any]]]:
+    """Record every call to hmac.compare_digest, however the learner imported it."""
+    original = hmac.compare_digest
+    calls: list[tuple[Any, Any]] = []
+
+    def spy(a: Any, b: Any) -> bool:
+        calls.append((a, b))
+        return original(a, b)
+
+    namespaces = [hmac.__dict__, secrets.__dict__]
+    namespaces += [fn.__globals__ for fn in functions if hasattr(fn, "__globals__")]
+    patched = [(space, name) for space in namespaces for name, v in space.items() if v is original]
+    for space, name in patched:
+        space[name] = spy
+    try:
+        yield calls
+    finally:
+        for space, name in patched:
+            space[name] = original
+
+
+def as_text(value: Any) -> Any:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value

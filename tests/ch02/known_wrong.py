@@ -133,7 +133,7 @@ KNOWN_WRONG: list[tuple[str, dict[str, Any], str]] = [
     ("02.5", {"Lockout": wrong.NoWindowLockout}, "attempts older than the 15-minute window"),
     ("02.5", {"Lockout": wrong.NoResetLockout}, "a success resets the account's own counter"),
     ("02.5", {"Lockout": wrong.RawKeyLockout}, "case variants and spaces of one address"),
-    ("02.5", {"Lockout": wrong.TwoStepLockout}, "20 parallel attempts let exactly 5 through"),
+    ("02.5", {"Lockout": wrong.TwoStepLockout}, "12 parallel attempts let exactly 5 through"),
     (
         "02.6",
         {"authenticate_user": wrong.early_return},

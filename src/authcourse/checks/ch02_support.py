@@ -21,13 +21,14 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authcourse.checks import CheckFailed
 from authcourse.checks.core import Namespace
 from clouddocs.accounts import PasswordCredential
-from clouddocs.db import Database, Tenant, User
+from clouddocs.db import Base, Database, Tenant, User
+from clouddocs.lockout import LoginThrottle
 from clouddocs.passwords import TEST_ARGON2, PasswordHasher
 
 _opened = threading.local()  # databases a case created, closed when the case ends
@@ -58,14 +59,27 @@ def _track(database: Database) -> Database:
     return database
 
 
-async def file_database() -> Database:
-    """An empty database in a file of a temporary folder. Concurrency cases need it: the
-    in-memory one shares a single connection, so parallel requests would share a transaction."""
-    folder = tempfile.TemporaryDirectory(prefix="authcourse-ch02-")
-    getattr(_opened, "folders", []).append(folder)
-    database = _track(Database(f"sqlite+aiosqlite:///{Path(folder.name) / 'check.db'}"))
-    await database.create_all()
+async def throttle_database(*, in_file: bool = False) -> Database:
+    """A database holding only the ``login_throttles`` table. ``in_file`` puts it in a file
+    of a temporary folder: concurrency cases need that, because the in-memory database shares
+    one connection, so parallel requests would share one transaction and prove nothing."""
+    if in_file:
+        folder = tempfile.TemporaryDirectory(prefix="authcourse-ch02-")
+        getattr(_opened, "folders", []).append(folder)
+        database = _track(Database(f"sqlite+aiosqlite:///{Path(folder.name) / 'check.db'}"))
+        # A throwaway file: durability does not matter, speed does (a check answers in < 1 s).
+        event.listen(database.engine.sync_engine, "connect", _no_fsync)
+    else:
+        database = _track(Database())
+    async with database.engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all, tables=[LoginThrottle.__table__])
     return database
+
+
+def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=OFF")
+    cursor.close()
 
 
 async def database_with_users(

@@ -25,9 +25,9 @@ from authcourse.checks.ch02_support import (
     closes_databases,
     create_leaky_login_app,
     database_with_users,
-    throttle_database,
     plain,
     spy_on_compare_digest,
+    throttle_database,
 )
 from authcourse.checks.core import Namespace
 from authcourse.client import asgi_client

@@ -28,7 +28,7 @@ from authcourse.checks import CheckFailed
 from authcourse.checks.core import Namespace
 from clouddocs.accounts import PasswordCredential
 from clouddocs.db import Base, Database, Tenant, User
-from clouddocs.lockout import LoginThrottle
+from clouddocs.lockout import LoginThrottle  # noqa: F401  (puts login_throttles on Base.metadata)
 from clouddocs.passwords import TEST_ARGON2, PasswordHasher
 
 _opened = threading.local()  # databases a case created, closed when the case ends
@@ -72,7 +72,9 @@ async def throttle_database(*, in_file: bool = False) -> Database:
     else:
         database = _track(Database())
     async with database.engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all, tables=[LoginThrottle.__table__])
+        await connection.run_sync(
+            Base.metadata.create_all, tables=[Base.metadata.tables["login_throttles"]]
+        )
     return database
 
 

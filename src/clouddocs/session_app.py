@@ -10,7 +10,6 @@ state-changing one also the CSRF check. Error responses are declared in the Open
 
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -69,10 +68,17 @@ class Invitation(BaseModel):
     email: str = Field(min_length=3, max_length=320)
 
 
+from typing import Any
+
+from clouddocs.csrf import CsrfProtection, SameOriginCheck
+from clouddocs.lockout import AccountLockout
+from clouddocs.ratelimit import RateLimiter, too_many_requests
+from clouddocs.sessions import SessionManager
+
 _COOKIE_CHALLENGE = 'Cookie realm="clouddocs", cookie-name="__Host-session"'
 _HEADER = {"schema": {"type": "string"}}
-#: Error responses each route may give, declared so clients (and fuzzers) know them.
-ERRORS: dict[int | str, dict[str, Any]] = {
+#: Error responses the routes may give, declared so clients (and fuzzers) know them.
+ERRORS: dict[int, dict[str, Any]] = {
     400: {"description": "Refused input, explained in `detail`"},
     401: {"description": "Not logged in", "headers": {"WWW-Authenticate": _HEADER}},
     403: {"description": "Cross-origin request, or missing or invalid CSRF token"},
@@ -80,10 +86,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-from clouddocs.csrf import CsrfProtection, SameOriginCheck
-from clouddocs.lockout import AccountLockout
-from clouddocs.ratelimit import RateLimiter, too_many_requests
-from clouddocs.sessions import SessionManager
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The declared responses for ``codes``, for a router's or a route's ``responses=``."""
+    return {code: ERRORS[code] for code in codes}
 
 
 @dataclass
@@ -131,7 +136,7 @@ from clouddocs.signup import InvalidSignupToken, activate, request_signup
 
 def _signup_router(parts: _Parts) -> APIRouter:
     settings, db_session = parts.settings, parts.settings.database.session
-    router = APIRouter(dependencies=[Depends(parts.same_origin)], responses=ERRORS)
+    router = APIRouter(dependencies=[Depends(parts.same_origin)], responses=errors(400, 403, 429))
 
     @router.post("/register", status_code=status.HTTP_202_ACCEPTED)
     async def register(
@@ -187,7 +192,7 @@ from clouddocs.csrf import csrf_token_for
 def _login_router(parts: _Parts) -> APIRouter:
     settings, db_session = parts.settings, parts.settings.database.session
     clock, lockout, sessions = settings.clock, parts.lockout, parts.sessions
-    router = APIRouter(dependencies=[Depends(parts.same_origin)], responses=ERRORS)
+    router = APIRouter(dependencies=[Depends(parts.same_origin)], responses=errors(401, 403, 429))
 
     @router.post("/login")
     async def login(
@@ -251,7 +256,8 @@ def _account_router(parts: _Parts) -> APIRouter:
     settings, db_session, sessions = parts.settings, parts.settings.database.session, parts.sessions
     clock = settings.clock
     router = APIRouter(
-        dependencies=[Depends(sessions.require_session), Depends(parts.csrf)], responses=ERRORS
+        dependencies=[Depends(sessions.require_session), Depends(parts.csrf)],
+        responses=errors(401, 403),
     )
     Caller = Annotated[CurrentSession, Depends(sessions.require_session)]
     Db = Annotated[AsyncSession, Depends(db_session)]
@@ -278,7 +284,7 @@ def _account_router(parts: _Parts) -> APIRouter:
         await db.commit()
         return {"id": document.id, "title": document.title}
 
-    @router.post("/invitations", status_code=status.HTTP_202_ACCEPTED)
+    @router.post("/invitations", status_code=status.HTTP_202_ACCEPTED, responses=errors(400))
     async def invite_member(caller: Caller, body: Invitation, db: Db) -> dict[str, str]:
         """Invite someone into the caller's own tenant: the only way into an existing one.
         (Chapter 7 restricts this to admins.) The answer never says whether the address

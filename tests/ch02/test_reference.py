@@ -267,3 +267,25 @@ async def test_last_seen_is_written_at_most_once_a_minute() -> None:
             assert await manager.resolve(session_id) is None  # idle timeout still holds
     finally:
         await database.dispose()
+
+
+# Issue 15: the app's error answers are part of its contract: declared in the OpenAPI with
+# the headers that come with them.
+def test_the_openapi_declares_the_error_responses() -> None:
+    app = create_session_app(SessionAppSettings(database=Database(), clock=FrozenClock()))
+    paths = app.openapi()["paths"]
+    expected = {
+        ("/register", "post"): {"400", "403", "429"},
+        ("/signup/activate", "post"): {"400", "403", "429"},
+        ("/login", "post"): {"401", "403", "429"},
+        ("/me", "get"): {"401", "403"},
+        ("/documents", "post"): {"401", "403"},
+        ("/invitations", "post"): {"400", "401", "403"},
+    }
+    for (path, method), codes in expected.items():
+        responses = paths[path][method]["responses"]
+        assert codes <= set(responses), (path, sorted(responses))
+        if "401" in codes:
+            assert "WWW-Authenticate" in responses["401"]["headers"]
+        if "429" in codes:
+            assert "Retry-After" in responses["429"]["headers"]

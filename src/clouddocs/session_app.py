@@ -247,7 +247,6 @@ def _login_router(parts: _Parts) -> APIRouter:
 from fastapi import FastAPI, Form
 
 from clouddocs.db import Document, User
-from clouddocs.security import hide_rejected_input
 from clouddocs.sessions import CurrentSession
 from clouddocs.signup import invite
 
@@ -320,6 +319,8 @@ def _account_router(parts: _Parts) -> APIRouter:
     return router
 
 
+from clouddocs.security import harden
+
 #: Routes anyone may call; every other route needs a live session (and the CSRF check).
 PUBLIC_ROUTES = frozenset({"/register", "/signup/activate", "/login"})
 
@@ -331,5 +332,6 @@ def create_session_app(settings: SessionAppSettings) -> FastAPI:
     app.include_router(_signup_router(parts))
     app.include_router(_login_router(parts))
     app.include_router(_account_router(parts))
-    hide_rejected_input(app)  # 422s name the field, never echo the password sent
-    return app
+    # Chapter 1's baseline: security headers (HSTS over https only), no-store on responses
+    # to credentialed requests, a 413 body limit, 422s that never echo the input.
+    return harden(app)

@@ -289,3 +289,22 @@ def test_the_openapi_declares_the_error_responses() -> None:
             assert "WWW-Authenticate" in responses["401"]["headers"]
         if "429" in codes:
             assert "Retry-After" in responses["429"]["headers"]
+
+
+# Issue 15: the session app sent no HSTS, no nosniff and no `Cache-Control: no-store` on
+# `/me` (an email in the body), and read a 10 MB JSON password in full.
+@pytest.mark.anyio
+async def test_the_app_is_hardened(memory_db: Database) -> None:
+    async with asgi_client(_app(memory_db), headers=ORIGIN) as browser:
+        await browser.post("/login", json=ADA)
+        me = await browser.get("/me")
+        huge = await browser.post(
+            "/login",
+            content=b'{"email": "ada@example.com", "password": "' + b"x" * 10_000_000 + b'"}',
+            headers={"Content-Type": "application/json"},
+        )
+    assert me.status_code == 200
+    assert me.headers["cache-control"] == "no-store"
+    assert me.headers["x-content-type-options"] == "nosniff"
+    assert "max-age" in me.headers["strict-transport-security"]
+    assert huge.status_code == 413

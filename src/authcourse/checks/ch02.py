@@ -10,30 +10,33 @@ import asyncio
 import hashlib
 import secrets
 import unicodedata
-import weakref
-from collections.abc import Callable
 from typing import Any
 
 import bcrypt
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from authcourse.checks import exercise, expect, expect_equal
 from authcourse.checks.ch02_support import (
     CountingHasher,
     as_text,
+    attempts,
     closes_databases,
     create_leaky_login_app,
+    csrf_app,
+    csrf_post,
     database_with_users,
+    hash_once,
+    lockout_for,
     plain,
+    session_fixture,
+    sha256_hex,
     spy_on_compare_digest,
-    throttle_database,
 )
 from authcourse.checks.core import Namespace
 from authcourse.client import asgi_client
-from authcourse.clock import FrozenClock
 from clouddocs.accounts import PasswordCredential
-from clouddocs.db import Database, User
+from clouddocs.db import User
 from clouddocs.passwords import TEST_ARGON2, Argon2Profile, PasswordHasher
 from clouddocs.sessions import SessionManager, WebSession
 
@@ -48,23 +51,6 @@ SESSION_COOKIE = "__Host-session"
 
 OWASP_PREFIX = "$argon2id$v=19$m=19456,t=2,p=1$"
 PASSPHRASE = "correct horse battery staple"
-
-#: hash_password -> {password: its hash}. At OWASP cost each hash takes 20-40 ms, so the
-#: cases share one hash per learner function (a re-run cell is a new function: no staleness).
-_hashes: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
-
-
-def _hash_once(ns: Namespace, password: str) -> Any:
-    """``hash_password(password)``, computed once per version of the learner's function."""
-    hash_password = ns["hash_password"]
-    try:
-        known = _hashes.setdefault(hash_password, {})
-    except TypeError:  # not weak-referenceable (a builtin, say): just call it
-        return plain(hash_password(password), "hash_password")
-    if password not in known:
-        known[password] = plain(hash_password(password), "hash_password")
-    return known[password]
-
 
 ex1 = exercise(
     "02.1",
@@ -83,7 +69,7 @@ ex1 = exercise(
 
 @ex1.case("new hashes are Argon2id at the OWASP parameters (19 MiB, t=2, p=1)")
 def _(ns: Namespace) -> None:
-    stored = _hash_once(ns, PASSPHRASE)
+    stored = hash_once(ns, PASSPHRASE)
     expect(
         isinstance(stored, str) and stored.startswith(OWASP_PREFIX),
         f"hashing {PASSPHRASE!r}",
@@ -94,7 +80,7 @@ def _(ns: Namespace) -> None:
 
 @ex1.case("the same password hashed twice gives two different hashes (a salt)")
 def _(ns: Namespace) -> None:
-    first, second = _hash_once(ns, PASSPHRASE), ns["hash_password"](PASSPHRASE)
+    first, second = hash_once(ns, PASSPHRASE), ns["hash_password"](PASSPHRASE)
     expect(
         first != second,
         f"hashing {PASSPHRASE!r} twice",
@@ -110,7 +96,7 @@ def _(ns: Namespace) -> None:
     def verify(stored_hash: str, password: str) -> Any:
         return plain(ns["verify_password"](stored_hash, password), "verify_password")
 
-    stored = _hash_once(ns, PASSPHRASE)
+    stored = hash_once(ns, PASSPHRASE)
     expect_equal(verify(stored, PASSPHRASE), True, "verifying the right password")
     expect_equal(
         verify(stored, "Correct horse battery staple"), False, "verifying a wrong password"
@@ -145,7 +131,7 @@ def _(ns: Namespace) -> None:
         ("an unsalted SHA-1 hash", legacy_sha1),
     ]:
         expect_equal(needs_rehash(stored), True, f"asking needs_rehash about {name}")
-    fresh = _hash_once(ns, PASSPHRASE)
+    fresh = hash_once(ns, PASSPHRASE)
     expect_equal(needs_rehash(fresh), False, "asking needs_rehash about a hash you just made")
 
 
@@ -271,21 +257,10 @@ ex3 = exercise(
 )
 
 
-async def _session_fixture() -> tuple[Database, int, FrozenClock]:
-    database, users = await database_with_users(
-        PasswordHasher(TEST_ARGON2), {"ada@example.com": "x"}
-    )
-    return database, users["ada@example.com"].id, FrozenClock()
-
-
-def _sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
 @ex3.case("ids carry at least 256 bits and differ every time")
 @closes_databases
 async def _(ns: Namespace) -> None:
-    database, user_id, clock = await _session_fixture()
+    database, user_id, clock = await session_fixture()
     async with database.sessions() as db:
         ids = [await ns["start_session"](db, user_id, None, clock) for _ in range(3)]
     expect(
@@ -300,7 +275,7 @@ async def _(ns: Namespace) -> None:
 @ex3.case("only the SHA-256 of the id is stored, with the clock's time")
 @closes_databases
 async def _(ns: Namespace) -> None:
-    database, user_id, clock = await _session_fixture()
+    database, user_id, clock = await session_fixture()
     async with database.sessions() as db:
         session_id = await ns["start_session"](db, user_id, None, clock)
         rows = (await db.scalars(select(WebSession))).all()
@@ -311,7 +286,7 @@ async def _(ns: Namespace) -> None:
         "not there",
         "the raw id",
     )
-    row = next((r for r in rows if r.id_hash == _sha256(session_id)), None)
+    row = next((r for r in rows if r.id_hash == sha256_hex(session_id)), None)
     expect(row is not None, "looking for SHA-256(id) in web_sessions", "one row", f"keys {stored}")
     assert row is not None
     expect_equal(
@@ -324,11 +299,11 @@ async def _(ns: Namespace) -> None:
 @ex3.case("login destroys the id the browser brought and issues a new one (no fixation)")
 @closes_databases
 async def _(ns: Namespace) -> None:
-    database, user_id, clock = await _session_fixture()
+    database, user_id, clock = await session_fixture()
     async with database.sessions() as db:
         planted = await ns["start_session"](db, user_id, None, clock)
         fresh = await ns["start_session"](db, user_id, planted, clock)
-        old_row = await db.get(WebSession, _sha256(planted))
+        old_row = await db.get(WebSession, sha256_hex(planted))
     expect(
         fresh != planted, "logging in with a planted id", "a different id", "the planted id again"
     )
@@ -340,7 +315,7 @@ async def _(ns: Namespace) -> None:
 @ex3.case("the new session is live for clouddocs' SessionManager", positive=True)
 @closes_databases
 async def _(ns: Namespace) -> None:
-    database, user_id, clock = await _session_fixture()
+    database, user_id, clock = await session_fixture()
     async with database.sessions() as db:
         session_id = await ns["start_session"](db, user_id, None, clock)
         current = await SessionManager(database, clock=clock).resolve(session_id)
@@ -369,31 +344,6 @@ ex4 = exercise(
 )
 
 
-def _csrf_app(verify: Callable[..., Any]) -> FastAPI:
-    app = FastAPI()
-
-    @app.get("/documents", dependencies=[Depends(verify)])
-    async def list_documents() -> dict[str, str]:
-        return {"documents": "listed"}
-
-    @app.post("/documents", dependencies=[Depends(verify)])
-    async def create_document() -> dict[str, str]:
-        return {"documents": "created"}
-
-    return app
-
-
-async def _csrf_post(
-    ns: Namespace, *, session_id: str, token: str | None, origin: str = ORIGIN
-) -> int:
-    headers = {"Origin": origin}
-    if token is not None:
-        headers["X-CSRF-Token"] = token
-    async with asgi_client(_csrf_app(ns["verify_csrf"]), headers=headers) as client:
-        client.cookies.set(SESSION_COOKIE, session_id, domain="clouddocs.test")
-        return (await client.post("/documents")).status_code
-
-
 @ex4.case("a same-origin POST with this session's token is accepted", positive=True)
 async def _(ns: Namespace) -> None:
     session_id = secrets.token_urlsafe(32)
@@ -404,20 +354,20 @@ async def _(ns: Namespace) -> None:
         "a non-empty string to send in X-CSRF-Token",
         repr(token),
     )
-    status = await _csrf_post(ns, session_id=session_id, token=token)
+    status = await csrf_post(ns, session_id=session_id, token=token)
     expect_equal(status, 200, "POSTing with Origin https://clouddocs.test and the session's token")
 
 
 @ex4.case("a POST without a token is refused with 403")
 async def _(ns: Namespace) -> None:
-    status = await _csrf_post(ns, session_id=secrets.token_urlsafe(32), token=None)
+    status = await csrf_post(ns, session_id=secrets.token_urlsafe(32), token=None)
     expect_equal(status, 403, "POSTing from our origin, with a session cookie but no X-CSRF-Token")
 
 
 @ex4.case("a token that belongs to another session is refused")
 async def _(ns: Namespace) -> None:
     other_token = ns["csrf_token_for"](secrets.token_urlsafe(32))
-    status = await _csrf_post(ns, session_id=secrets.token_urlsafe(32), token=other_token)
+    status = await csrf_post(ns, session_id=secrets.token_urlsafe(32), token=other_token)
     expect_equal(status, 403, "POSTing with a valid token of a different session")
 
 
@@ -425,13 +375,13 @@ async def _(ns: Namespace) -> None:
 async def _(ns: Namespace) -> None:
     session_id = secrets.token_urlsafe(32)
     token = ns["csrf_token_for"](session_id)
-    status = await _csrf_post(ns, session_id=session_id, token=token, origin="https://evil.test")
+    status = await csrf_post(ns, session_id=session_id, token=token, origin="https://evil.test")
     expect_equal(status, 403, "POSTing with Origin https://evil.test and the right token")
 
 
 @ex4.case("GET requests pass without a token")
 async def _(ns: Namespace) -> None:
-    async with asgi_client(_csrf_app(ns["verify_csrf"])) as client:
+    async with asgi_client(csrf_app(ns["verify_csrf"])) as client:
         status = (await client.get("/documents")).status_code
     expect_equal(status, 200, "GET /documents with no token and no Origin")
 
@@ -459,7 +409,7 @@ async def _(ns: Namespace) -> None:
     session_id = secrets.token_urlsafe(32)
     token = ns["csrf_token_for"](session_id)
     with spy_on_compare_digest([ns["verify_csrf"], ns["csrf_token_for"]]) as calls:
-        await _csrf_post(ns, session_id=session_id, token=token)
+        await csrf_post(ns, session_id=session_id, token=token)
     compared = any(token in (as_text(a), as_text(b)) for a, b in calls)
     expect(
         compared,
@@ -492,28 +442,19 @@ ex5 = exercise(
 ADA_EMAIL = "ada@example.com"
 
 
-async def _lockout(ns: Namespace, *, in_file: bool = False) -> tuple[Any, FrozenClock]:
-    clock = FrozenClock()
-    return ns["Lockout"](await throttle_database(in_file=in_file), clock), clock
-
-
-async def _attempts(lockout: Any, email: str, times: int) -> list[Any]:
-    return [await lockout.begin_attempt(email) for _ in range(times)]
-
-
 @ex5.case("5 attempts are allowed; the 6th, with no success in between, is refused", positive=True)
 @closes_databases
 async def _(ns: Namespace) -> None:
-    lockout, _clock = await _lockout(ns)
-    allowed = await _attempts(lockout, ADA_EMAIL, 6)
+    lockout, _clock = await lockout_for(ns)
+    allowed = await attempts(lockout, ADA_EMAIL, 6)
     expect_equal(allowed, [True] * 5 + [False], "calling begin_attempt 6 times for one email")
 
 
 @ex5.case("a lock lasts 15 minutes on the clock, then lifts")
 @closes_databases
 async def _(ns: Namespace) -> None:
-    lockout, clock = await _lockout(ns)
-    await _attempts(lockout, ADA_EMAIL, 6)
+    lockout, clock = await lockout_for(ns)
+    await attempts(lockout, ADA_EMAIL, 6)
     clock.advance(minutes=14, seconds=59)
     expect_equal(
         await lockout.begin_attempt(ADA_EMAIL), False, "an attempt 14:59 after the lock"
@@ -529,8 +470,8 @@ async def _(ns: Namespace) -> None:
 @ex5.case("a success on another account does not reset this account's counter")
 @closes_databases
 async def _(ns: Namespace) -> None:
-    lockout, _clock = await _lockout(ns)
-    await _attempts(lockout, ADA_EMAIL, 5)
+    lockout, _clock = await lockout_for(ns)
+    await attempts(lockout, ADA_EMAIL, 5)
     await lockout.record_success("mallory@example.com")
     expect_equal(
         await lockout.begin_attempt(ADA_EMAIL),
@@ -542,8 +483,8 @@ async def _(ns: Namespace) -> None:
 @ex5.case("a success resets the account's own counter")
 @closes_databases
 async def _(ns: Namespace) -> None:
-    lockout, _clock = await _lockout(ns)
-    await _attempts(lockout, ADA_EMAIL, 5)
+    lockout, _clock = await lockout_for(ns)
+    await attempts(lockout, ADA_EMAIL, 5)
     await lockout.record_success(ADA_EMAIL)
     expect_equal(
         await lockout.begin_attempt(ADA_EMAIL), True, "5 attempts, a success, then one more"
@@ -553,17 +494,17 @@ async def _(ns: Namespace) -> None:
 @ex5.case("attempts older than the 15-minute window are forgotten")
 @closes_databases
 async def _(ns: Namespace) -> None:
-    lockout, clock = await _lockout(ns)
-    await _attempts(lockout, ADA_EMAIL, 4)
+    lockout, clock = await lockout_for(ns)
+    await attempts(lockout, ADA_EMAIL, 4)
     clock.advance(minutes=16)
-    allowed = await _attempts(lockout, ADA_EMAIL, 2)
+    allowed = await attempts(lockout, ADA_EMAIL, 2)
     expect_equal(allowed, [True, True], "4 attempts, 16 minutes, then 2 more")
 
 
 @ex5.case("case variants and spaces of one address share one counter")
 @closes_databases
 async def _(ns: Namespace) -> None:
-    lockout, _clock = await _lockout(ns)
+    lockout, _clock = await lockout_for(ns)
     variants = ["ada@example.com", "Ada@Example.com", " ADA@example.com", "ada@EXAMPLE.com ", "AdA@example.com"]
     for variant in variants:
         await lockout.begin_attempt(variant)
@@ -577,7 +518,7 @@ async def _(ns: Namespace) -> None:
 @ex5.case("12 parallel attempts let exactly 5 through (check and count in one step)")
 @closes_databases
 async def _(ns: Namespace) -> None:
-    lockout, _clock = await _lockout(ns, in_file=True)
+    lockout, _clock = await lockout_for(ns, in_file=True)
     allowed = await asyncio.gather(*(lockout.begin_attempt(ADA_EMAIL) for _ in range(12)))
     expect_equal(
         sum(1 for result in allowed if result is True),

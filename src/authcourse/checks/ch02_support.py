@@ -10,11 +10,13 @@ depends on notebook state. The leaky login app the learner attacks in 02.7 lives
 
 import contextlib
 import functools
+import hashlib
 import hmac
 import inspect
 import secrets
 import tempfile
 import threading
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,10 +28,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from authcourse.checks import CheckFailed
 from authcourse.checks.core import Namespace
+from authcourse.client import asgi_client
+from authcourse.clock import FrozenClock
 from clouddocs.accounts import PasswordCredential
 from clouddocs.db import Base, Database, Tenant, User
 from clouddocs.lockout import LoginThrottle  # noqa: F401  (puts login_throttles on Base.metadata)
 from clouddocs.passwords import TEST_ARGON2, PasswordHasher
+
+ORIGIN = "https://clouddocs.test"
+SESSION_COOKIE = "__Host-session"
 
 _opened = threading.local()  # databases a case created, closed when the case ends
 
@@ -176,3 +183,64 @@ def spy_on_compare_digest(functions: list[Any]) -> Iterator[list[tuple[Any, Any]
 
 def as_text(value: Any) -> Any:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+# -- helpers of single exercises ----------------------------------------------------
+
+#: hash_password -> {password: its hash}. At OWASP cost each hash takes 20-40 ms, so the
+#: cases share one hash per learner function (a re-run cell is a new function: no staleness).
+_hashes: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
+
+
+def hash_once(ns: Namespace, password: str) -> Any:
+    """``hash_password(password)``, computed once per version of the learner's function."""
+    hash_password = ns["hash_password"]
+    try:
+        known = _hashes.setdefault(hash_password, {})
+    except TypeError:  # not weak-referenceable (a builtin, say): just call it
+        return plain(hash_password(password), "hash_password")
+    if password not in known:
+        known[password] = plain(hash_password(password), "hash_password")
+    return known[password]
+
+async def session_fixture() -> tuple[Database, int, FrozenClock]:
+    database, users = await database_with_users(
+        PasswordHasher(TEST_ARGON2), {"ada@example.com": "x"}
+    )
+    return database, users["ada@example.com"].id, FrozenClock()
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+def csrf_app(verify: Callable[..., Any]) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/documents", dependencies=[Depends(verify)])
+    async def list_documents() -> dict[str, str]:
+        return {"documents": "listed"}
+
+    @app.post("/documents", dependencies=[Depends(verify)])
+    async def create_document() -> dict[str, str]:
+        return {"documents": "created"}
+
+    return app
+
+
+async def csrf_post(
+    ns: Namespace, *, session_id: str, token: str | None, origin: str = ORIGIN
+) -> int:
+    headers = {"Origin": origin}
+    if token is not None:
+        headers["X-CSRF-Token"] = token
+    async with asgi_client(csrf_app(ns["verify_csrf"]), headers=headers) as client:
+        client.cookies.set(SESSION_COOKIE, session_id, domain="clouddocs.test")
+        return (await client.post("/documents")).status_code
+
+async def lockout_for(ns: Namespace, *, in_file: bool = False) -> tuple[Any, FrozenClock]:
+    clock = FrozenClock()
+    return ns["Lockout"](await throttle_database(in_file=in_file), clock), clock
+
+
+async def attempts(lockout: Any, email: str, times: int) -> list[Any]:
+    return [await lockout.begin_attempt(email) for _ in range(times)]

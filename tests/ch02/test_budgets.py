@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 from hot_path import count_aiosqlite_calls, count_statements, count_threadpool_hops
+from sqlalchemy import select
 
 from authcourse import FrozenClock, asgi_client
 from clouddocs.accounts import register_user
-from clouddocs.db import Database, Tenant
+from clouddocs.db import Database, Document, Tenant
 from clouddocs.passwords import TEST_ARGON2, PasswordHasher
 from clouddocs.session_app import SessionAppSettings, create_session_app
 from clouddocs.sessions import SESSION_COOKIE, SessionManager
@@ -100,3 +101,23 @@ async def test_a_protected_request_makes_no_threadpool_hop(
     assert response.status_code == 200
     assert hops.count == 0
     assert len(sql.statements) == 1  # /session itself reads nothing more than the check
+
+
+@pytest.mark.anyio
+async def test_a_session_check_cannot_roll_back_another_requests_work(
+    world: tuple[Database, Any, FrozenClock],
+) -> None:
+    # On a file (or PostgreSQL) each checkout is its own connection, so the check's
+    # connection going back to the pool (a rollback) touches nothing else in flight.
+    database, app, clock = world
+    async with asgi_client(app, headers=ORIGIN) as browser:
+        await browser.post("/login", json=ADA)
+        session_id = browser.cookies[SESSION_COOKIE]
+    async with database.sessions() as other_request:
+        other_request.add(Document(tenant_id=1, owner_id=1, title="in flight"))
+        await other_request.flush()  # written, not yet committed
+        await _check(SessionManager(database, clock=clock), session_id)
+        await other_request.commit()
+    async with database.sessions() as db:
+        titles = (await db.scalars(select(Document.title))).all()
+    assert titles == ["in flight"]

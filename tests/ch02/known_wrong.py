@@ -36,6 +36,11 @@ KNOWN_WRONG: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "02.1",
+        {"hash_password": wrong.hash_as_typed, "verify_password": wrong.verify_as_typed},
+        "a password typed composed or decomposed is one password (NFKC)",
+    ),
+    (
+        "02.1",
         {"needs_rehash": wrong.never_rehash},
         "needs_rehash flags toy parameters, bcrypt and SHA-1, but not a fresh hash",
     ),

@@ -50,6 +50,21 @@ def unsalted_argon2_hash(password: str) -> str:
     return raw.decode()
 
 
+_OWASP = argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+
+
+def hash_as_typed(password: str) -> str:
+    """No NFKC: the bytes hashed depend on the keyboard that typed the password."""
+    return _OWASP.hash(password)
+
+
+def verify_as_typed(stored_hash: str, password: str) -> bool:
+    try:
+        return _OWASP.verify(stored_hash, password)
+    except argon2.exceptions.VerificationError:
+        return False
+
+
 def never_rehash(stored_hash: str) -> bool:
     return False
 

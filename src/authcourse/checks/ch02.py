@@ -109,6 +109,19 @@ def _(ns: Namespace) -> None:
     )
 
 
+@ex1.case("a password typed composed or decomposed is one password (NFKC)")
+def _(ns: Namespace) -> None:
+    composed = "crème brûlée for two"
+    decomposed = unicodedata.normalize("NFD", composed)
+    stored = hash_once(ns, decomposed)
+    expect_equal(
+        plain(ns["verify_password"](stored, composed), "verify_password"),
+        True,
+        "hashing 'crème brûlée for two' typed with combining accents, then verifying it typed"
+        " with precomposed letters (one password; NFKC makes the two byte strings equal)",
+    )
+
+
 @ex1.case("every character counts: no truncation after 72 bytes")
 def _(ns: Namespace) -> None:
     prefix = "a-long-passphrase-" * 5  # 90 characters

@@ -553,8 +553,8 @@ ex6 = exercise(
     points=3,
     needs=("authenticate_user",),
     hints=(
-        "Look the user up, then their PasswordCredential; if either is missing, verify"
-        " hasher.dummy_hash instead of returning.",
+        "Look the user up by email.strip().lower(), then their PasswordCredential; if either"
+        " is missing, verify hasher.dummy_hash instead of returning.",
         "Decide only after verifying: return None unless user, credential and match are all there.",
         "After a match, if hasher.needs_rehash(stored) store hasher.hash(password) and commit.",
     ),

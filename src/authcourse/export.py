@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from authcourse import notebooks
+# ``notebooks`` (nbformat, jsonschema) is imported inside the functions that read notebooks:
+# ``%load_ext authcourse.export`` runs in every chapter's setup cell and needs none of it
+# (importing it cost every notebook 1-3 s under nbval).
 
 DIRECTIVE = re.compile(r"^#\|\s*export\s+(?P<module>[A-Za-z_][\w.]*)\s*$")
 BANNER = (
@@ -40,6 +42,8 @@ class _Module:
 
 def render(notebook_paths: Iterable[Path], root: Path) -> dict[str, str]:
     """Map each exported module's file name to its full generated text."""
+    from authcourse import notebooks
+
     modules: dict[str, _Module] = {}
     for path in sorted(notebook_paths):
         source_name = notebooks.relative(path, root)
@@ -76,6 +80,8 @@ def _module_file(dotted: str, where: str) -> str:
 
 def stale_files(root: Path, notebook_dir: Path, package_dir: Path) -> list[str]:
     """Describe every generated file that differs from what the notebooks produce."""
+    from authcourse import notebooks
+
     expected = render(notebook_dir.glob("*.ipynb"), root)
     problems: list[str] = []
     for name, text in sorted(expected.items()):
@@ -99,6 +105,8 @@ def stale_files(root: Path, notebook_dir: Path, package_dir: Path) -> list[str]:
 
 def write(root: Path, notebook_dir: Path, package_dir: Path) -> list[str]:
     """Regenerate the package; return the files written or removed."""
+    from authcourse import notebooks
+
     expected = render(notebook_dir.glob("*.ipynb"), root)
     changed: list[str] = []
     for name, text in sorted(expected.items()):

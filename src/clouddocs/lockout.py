@@ -64,8 +64,8 @@ class LoginAttempt:
     locked_now: bool
 
 
-class AccountLockout:
-    """Counts login attempts per login name and locks it for a while after too many.
+class LockoutKeys:
+    """The lockout's key handling; ``AccountLockout`` (next) adds the counting.
 
     ``key`` is the HMAC secret for the account keys. The default (random per process)
     suits one process; workers that share a database must share the key — load it from
@@ -84,11 +84,30 @@ class AccountLockout:
         self._key = key if key is not None else secrets.token_bytes(32)
 
     def __repr__(self) -> str:  # never show the key
-        return f"AccountLockout(policy={self.policy})"
+        return f"{type(self).__name__}(policy={self.policy})"
 
     def account_key(self, email: str) -> str:
         """What the table and the audit log store instead of the email (64 hex characters)."""
         return hmac.new(self._key, normalize_email(email).encode(), hashlib.sha256).hexdigest()
+
+
+def _insert_if_missing(db: AsyncSession, key: str, now: float) -> sqlite.Insert | postgresql.Insert:
+    """``INSERT … ON CONFLICT DO NOTHING`` in the dialect at hand (SQLite or PostgreSQL)."""
+    values = {"account_key": key, "failures": 0, "window_started_at": now, "locked_until": None}
+    conflict = [LoginThrottle.account_key]
+    if db.get_bind().dialect.name == "postgresql":
+        return (
+            postgresql.insert(LoginThrottle)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=conflict)
+        )
+    return (
+        sqlite.insert(LoginThrottle).values(values).on_conflict_do_nothing(index_elements=conflict)
+    )
+
+
+class AccountLockout(LockoutKeys):
+    """Counts login attempts per login name and locks it for a while after too many."""
 
     async def seconds_locked(self, db: AsyncSession, email: str) -> int:
         """How long ``email`` stays locked (0 when it may try to log in). Read-only."""
@@ -143,18 +162,3 @@ class AccountLockout:
             delete(LoginThrottle).where(LoginThrottle.account_key == self.account_key(email))
         )
         await db.commit()
-
-
-def _insert_if_missing(db: AsyncSession, key: str, now: float) -> sqlite.Insert | postgresql.Insert:
-    """``INSERT … ON CONFLICT DO NOTHING`` in the dialect at hand (SQLite or PostgreSQL)."""
-    values = {"account_key": key, "failures": 0, "window_started_at": now, "locked_until": None}
-    conflict = [LoginThrottle.account_key]
-    if db.get_bind().dialect.name == "postgresql":
-        return (
-            postgresql.insert(LoginThrottle)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=conflict)
-        )
-    return (
-        sqlite.insert(LoginThrottle).values(values).on_conflict_do_nothing(index_elements=conflict)
-    )

@@ -6,18 +6,13 @@
 ``PasswordHasher`` hashes new passwords with Argon2id, verifies any hash CloudDocs has
 ever stored (Argon2id, legacy bcrypt, legacy unsalted SHA-1) and says when a stored hash
 should be replaced, so old hashes are upgraded the next time their owner logs in.
+Passwords are normalised to Unicode NFKC before anything else touches them.
 """
 
-import hashlib
-import hmac
 import re
-import secrets
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
-
-import argon2
-import bcrypt
-from argon2.exceptions import InvalidHashError, VerificationError
 
 
 @dataclass(frozen=True)
@@ -35,6 +30,12 @@ OWASP_ARGON2 = Argon2Profile(memory_kib=19456, time_cost=2, parallelism=1)
 #: Deliberately weak, for tests only: hashing in microseconds keeps test suites fast.
 #: Never use it in production; pass it explicitly where a test needs it.
 TEST_ARGON2 = Argon2Profile(memory_kib=64, time_cost=1, parallelism=1)
+
+
+def normalize_password(password: str) -> str:
+    """Unicode NFKC (NIST SP 800-63B rev 4): "é" typed as one code point or as "e" plus a
+    combining accent is one password, whichever keyboard or phone produced it."""
+    return unicodedata.normalize("NFKC", password)
 
 
 class HashScheme(StrEnum):
@@ -61,6 +62,23 @@ def identify(stored_hash: str) -> HashScheme:
     return HashScheme.UNKNOWN
 
 
+@dataclass(frozen=True)
+class PasswordCheck:
+    """The outcome of checking a password at login: does it match, must the hash be redone?"""
+
+    matches: bool
+    needs_rehash: bool
+
+
+import hashlib
+import hmac
+import secrets
+
+import argon2
+import bcrypt
+from argon2.exceptions import InvalidHashError, VerificationError
+
+
 class PasswordHasher:
     """Hash with Argon2id at ``profile``; verify current and legacy hashes; flag upgrades.
 
@@ -84,11 +102,25 @@ class PasswordHasher:
         self.dummy_hash = self.hash(secrets.token_urlsafe(16))
 
     def hash(self, password: str) -> str:
-        """A salted Argon2id hash in PHC format (``$argon2id$v=19$m=…,t=…,p=…$salt$hash``)."""
-        return self._argon2.hash(password)
+        """A salted Argon2id hash of the NFKC form, in PHC format (``$argon2id$v=19$m=…``)."""
+        return self._argon2.hash(normalize_password(password))
 
     def verify(self, stored_hash: str, password: str) -> bool:
         """True if ``password`` matches ``stored_hash``; False for a mismatch or a malformed hash."""
+        return self.check(stored_hash, password).matches
+
+    def check(self, stored_hash: str, password: str) -> PasswordCheck:
+        """Verify for a login: the NFKC form first, then the form as typed, which is what
+        hashes stored before normalisation was introduced were made from (those need a
+        rehash). The second try depends only on the input, never on the account."""
+        normalized = normalize_password(password)
+        if self._matches(stored_hash, normalized):
+            return PasswordCheck(True, self.needs_rehash(stored_hash))
+        if normalized != password and self._matches(stored_hash, password):
+            return PasswordCheck(True, needs_rehash=True)
+        return PasswordCheck(False, needs_rehash=False)
+
+    def _matches(self, stored_hash: str, password: str) -> bool:
         scheme = identify(stored_hash)
         if scheme is HashScheme.ARGON2ID:
             try:

@@ -14,13 +14,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from fastapi import HTTPException, Request, Response, status
-from sqlalchemy import Float, ForeignKey, String, delete
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Float, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from clouddocs.clock import Clock, SystemClock
-from clouddocs.db import Base, Database
+from clouddocs.db import Base
 
 SESSION_COOKIE = "__Host-session"
 SESSION_ID_BYTES = 32  # 256 bits
@@ -67,7 +64,62 @@ class CurrentSession:
     session_id: str
 
 
-class SessionManager:
+from fastapi import HTTPException, Request, Response, status
+
+
+class SessionCookie:
+    """The browser side of a session: the cookie, and the dependency that reads it.
+    ``SessionManager`` (next) adds the database side, ``resolve`` among it."""
+
+    cookie_name: str = SESSION_COOKIE
+
+    async def resolve(self, session_id: str) -> CurrentSession | None:
+        raise NotImplementedError
+
+    def set_cookie(self, response: Response, session_id: str) -> None:
+        """``__Host-`` demands Secure, Path=/ and no Domain; HttpOnly keeps scripts out;
+        SameSite=Lax keeps the cookie off cross-site POSTs. No Max-Age: a browser-session
+        cookie, while the server enforces the real timeouts."""
+        response.set_cookie(
+            self.cookie_name, session_id, httponly=True, secure=True, samesite="lax", path="/"
+        )
+
+    def clear_cookie(self, response: Response) -> None:
+        response.delete_cookie(
+            self.cookie_name, httponly=True, secure=True, samesite="lax", path="/"
+        )
+
+    async def require_session(self, request: Request) -> CurrentSession:
+        """Dependency: the caller's live session, or 401 with ``WWW-Authenticate``. It is
+        ``async def`` and does no CPU work worth a thread: no threadpool hop per request."""
+        session_id = request.cookies.get(self.cookie_name)
+        if session_id:
+            current = await self.resolve(session_id)
+            if current is not None:
+                return current
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail="not logged in",
+            # Cookies have no registered auth scheme; this names the mechanism and the cookie.
+            headers={
+                "WWW-Authenticate": f'Cookie realm="clouddocs", cookie-name="{self.cookie_name}"'
+            },
+        )
+
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clouddocs.clock import Clock, SystemClock
+from clouddocs.db import Database
+
+#: The per-request statement: one primary-key lookup, compiled once and reused.
+_LOOKUP = select(WebSession.user_id, WebSession.created_at, WebSession.last_seen_at).where(
+    WebSession.id_hash == bindparam("id_hash")
+)
+
+
+class SessionManager(SessionCookie):
     """Creates, resolves and ends sessions; ``require_session`` is the FastAPI dependency."""
 
     def __init__(
@@ -90,36 +142,33 @@ class SessionManager:
             await db.execute(
                 delete(WebSession).where(WebSession.id_hash == hash_session_id(replacing))
             )
-        session_id = new_session_id()
-        now = self.clock.time()
-        db.add(
-            WebSession(
-                id_hash=hash_session_id(session_id),
-                user_id=user_id,
-                created_at=now,
-                last_seen_at=now,
-            )
-        )
+        session_id, now = new_session_id(), self.clock.time()
+        db.add(WebSession(id_hash=hash_session_id(session_id), user_id=user_id,
+                          created_at=now, last_seen_at=now))  # fmt: skip
         await db.commit()
         return session_id
 
-    async def resolve(self, db: AsyncSession, session_id: str) -> CurrentSession | None:
-        """The live session for ``session_id``, refreshing its idle timer (at most once per
-        ``touch_interval``); expired ones are deleted."""
-        record = await db.get(WebSession, hash_session_id(session_id))
-        if record is None:
-            return None
-        now = self.clock.time()
-        idle = now - record.last_seen_at > self.policy.idle_timeout.total_seconds()
-        too_old = now - record.created_at > self.policy.absolute_timeout.total_seconds()
-        if idle or too_old:
-            await db.delete(record)
-            await db.commit()
-            return None
-        if now - record.last_seen_at >= self.policy.touch_interval.total_seconds():
-            record.last_seen_at = now
-            await db.commit()
-        return CurrentSession(user_id=record.user_id, session_id=session_id)
+    async def resolve(self, session_id: str) -> CurrentSession | None:
+        """The live session for ``session_id``, or ``None``. The check every request makes:
+        one Core SELECT on a plain connection (no ORM unit of work). It writes only when
+        the idle timer is due for its once-per-``touch_interval`` refresh, or to delete a
+        session that has just expired."""
+        id_hash, now = hash_session_id(session_id), self.clock.time()
+        async with self.database.engine.connect() as conn:
+            row = (await conn.execute(_LOOKUP, {"id_hash": id_hash})).first()
+            if row is None:
+                return None
+            idle = now - row.last_seen_at > self.policy.idle_timeout.total_seconds()
+            too_old = now - row.created_at > self.policy.absolute_timeout.total_seconds()
+            if idle or too_old:
+                await conn.execute(delete(WebSession).where(WebSession.id_hash == id_hash))
+                await conn.commit()
+                return None
+            if now - row.last_seen_at >= self.policy.touch_interval.total_seconds():
+                touch = update(WebSession).where(WebSession.id_hash == id_hash)
+                await conn.execute(touch.values(last_seen_at=now))
+                await conn.commit()
+        return CurrentSession(user_id=row.user_id, session_id=session_id)
 
     async def end(self, db: AsyncSession, session_id: str) -> None:
         """Logout: the row goes, so the cookie is dead even if a copy survives somewhere."""
@@ -133,33 +182,3 @@ class SessionManager:
         ended = await db.execute(delete(WebSession).where(WebSession.user_id == user_id))
         await db.commit()
         return int(getattr(ended, "rowcount", 0) or 0)
-
-    def set_cookie(self, response: Response, session_id: str) -> None:
-        """``__Host-`` demands Secure, Path=/ and no Domain; HttpOnly keeps scripts out;
-        SameSite=Lax keeps the cookie off cross-site POSTs. No Max-Age: a browser-session
-        cookie, while the server enforces the real timeouts."""
-        response.set_cookie(
-            self.cookie_name, session_id, httponly=True, secure=True, samesite="lax", path="/"
-        )
-
-    def clear_cookie(self, response: Response) -> None:
-        response.delete_cookie(
-            self.cookie_name, httponly=True, secure=True, samesite="lax", path="/"
-        )
-
-    async def require_session(self, request: Request) -> CurrentSession:
-        """Dependency: the caller's live session, or 401 with ``WWW-Authenticate``."""
-        session_id = request.cookies.get(self.cookie_name)
-        if session_id:
-            async with self.database.sessions() as db:
-                current = await self.resolve(db, session_id)
-            if current is not None:
-                return current
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail="not logged in",
-            # Cookies have no registered auth scheme; this names the mechanism and the cookie.
-            headers={
-                "WWW-Authenticate": f'Cookie realm="clouddocs", cookie-name="{self.cookie_name}"'
-            },
-        )

@@ -36,6 +36,11 @@ KNOWN_WRONG: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "02.1",
+        {"hash_password": wrong.hash_as_typed, "verify_password": wrong.verify_as_typed},
+        "a password typed composed or decomposed is one password (NFKC)",
+    ),
+    (
+        "02.1",
         {"needs_rehash": wrong.never_rehash},
         "needs_rehash flags toy parameters, bcrypt and SHA-1, but not a fresh hash",
     ),
@@ -59,7 +64,13 @@ KNOWN_WRONG: list[tuple[str, dict[str, Any], str]] = [
         {"password_problems": wrong.case_sensitive_blocklist},
         "common passwords are refused whatever their case",
     ),
-    ("02.2", {"password_problems": wrong.min_6}, "7 characters are refused, 8 are accepted"),
+    ("02.2", {"password_problems": wrong.min_8}, "15 characters are accepted, 14 are refused"),
+    ("02.2", {"password_problems": wrong.no_nfkc}, "lengths are counted after Unicode NFKC"),
+    (
+        "02.2",
+        {"password_problems": wrong.no_email_check},
+        "a password built from the email's local part is refused",
+    ),
     (
         "02.2",
         {"password_problems": wrong.any_local_part},
@@ -106,22 +117,47 @@ KNOWN_WRONG: list[tuple[str, dict[str, Any], str]] = [
         "the token is neither the session id nor the same for two sessions",
     ),
     (
+        "02.4",
+        {"verify_csrf": wrong.verify_skipping_missing_token},
+        "a POST without a token is refused with 403",
+    ),
+    (
+        "02.4",
+        {"verify_csrf": wrong.verify_refusing_everything},
+        "a same-origin POST with this session's token is accepted",
+    ),
+    ("02.4", {"verify_csrf": wrong.verify_refusing_everything}, "GET requests pass without a token"),
+    (
         "02.5",
         {"Lockout": wrong.GlobalCounterLockout},
         "a success on another account does not reset this account's counter",
     ),
     ("02.5", {"Lockout": wrong.WallClockLockout}, "a lock lasts 15 minutes on the clock, then lifts"),
-    ("02.5", {"Lockout": wrong.EagerLockout}, "4 failures do not lock the account; the 5th does"),
+    ("02.5", {"Lockout": wrong.EagerLockout}, "5 attempts are allowed; the 6th"),
     ("02.5", {"Lockout": wrong.ForeverLockout}, "a lock lasts 15 minutes on the clock, then lifts"),
-    (
-        "02.5",
-        {"Lockout": wrong.NoWindowLockout},
-        "failures older than the 15-minute window are forgotten",
-    ),
+    ("02.5", {"Lockout": wrong.NoWindowLockout}, "attempts older than the 15-minute window"),
+    ("02.5", {"Lockout": wrong.NoResetLockout}, "a success resets the account's own counter"),
+    ("02.5", {"Lockout": wrong.RawKeyLockout}, "case variants and spaces of one address"),
+    ("02.5", {"Lockout": wrong.TwoStepLockout}, "12 parallel attempts let exactly 5 through"),
     (
         "02.6",
         {"authenticate_user": wrong.early_return},
         "an unknown email costs a password verification too (dummy hash)",
+    ),
+    (
+        "02.6",
+        {"authenticate_user": wrong.authenticate_refusing_everyone},
+        "the right password returns the user, a wrong one None",
+    ),
+    (
+        "02.6",
+        {"authenticate_user": wrong.authenticate_raw_email},
+        "the email matches whatever its case and surrounding spaces",
+    ),
+    (
+        "02.6",
+        {"authenticate_user": wrong.no_rehash},
+        "a legacy unsalted SHA-1 hash is accepted once and upgraded",
     ),
     (
         "02.6",
@@ -142,5 +178,10 @@ KNOWN_WRONG: list[tuple[str, dict[str, Any], str]] = [
         "02.7",
         {"create_safe_login_app": wrong.no_www_authenticate_app},
         "wrong password and unknown email get byte-identical 401s with WWW-Authenticate",
+    ),
+    (
+        "02.7",
+        {"create_safe_login_app": wrong.safe_app_refusing_everyone},
+        "the right password still logs in (200)",
     ),
 ]

@@ -4,18 +4,20 @@ Every entry is a small namespace override: the correct implementation (tests/ch0
 with one classic mistake swapped in.
 """
 
+import asyncio
 import hashlib
 import secrets
 import time
-from datetime import timedelta
 from typing import Any
 
 import argon2
 from fastapi import HTTPException, Request
-from sqlalchemy import select
+from sqlalchemy import delete, select, true
+from sqlalchemy.exc import IntegrityError
 
 from clouddocs.accounts import PasswordCredential
 from clouddocs.db import User
+from clouddocs.lockout import LoginThrottle
 from clouddocs.sessions import WebSession
 
 from . import correct
@@ -46,6 +48,21 @@ def unsalted_argon2_hash(password: str) -> str:
         password.encode(), _FIXED_SALT, 2, 19456, 1, 32, argon2.low_level.Type.ID
     )
     return raw.decode()
+
+
+_OWASP = argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+
+
+def hash_as_typed(password: str) -> str:
+    """No NFKC: the bytes hashed depend on the keyboard that typed the password."""
+    return _OWASP.hash(password)
+
+
+def verify_as_typed(stored_hash: str, password: str) -> bool:
+    try:
+        return _OWASP.verify(stored_hash, password)
+    except argon2.exceptions.VerificationError:
+        return False
 
 
 def never_rehash(stored_hash: str) -> bool:
@@ -86,8 +103,19 @@ def any_local_part(password: str, email: str) -> list[str]:
     return problems + (["built from your email"] if local_part in password.lower() else [])
 
 
-def min_6(password: str, email: str) -> list[str]:
-    return correct.password_problems(password + "##", email)  # 6 characters pass as 8
+def min_8(password: str, email: str) -> list[str]:
+    """The pre-rev-4 minimum: 8 characters, although the password is the only factor."""
+    return correct.password_problems(password + "#" * 7, email)
+
+
+def no_nfkc(password: str, email: str) -> list[str]:
+    """Measures the password as typed: a decomposed "é" counts as two characters."""
+    problems = [p for p in correct.password_problems(password, email) if "least" not in p]
+    return problems + (["use at least 15 characters"] if len(password) < 15 else [])
+
+
+def no_email_check(password: str, email: str) -> list[str]:
+    return [p for p in correct.password_problems(password, email) if "email" not in p]
 
 
 # -- 02.3 -------------------------------------------------------------------------------
@@ -169,58 +197,131 @@ def token_is_session_id(session_id: str) -> str:
     return session_id
 
 
+async def verify_skipping_missing_token(request: Request) -> None:
+    """The missing-token refusal deleted: a request without X-CSRF-Token is never compared."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if request.headers.get("origin") != correct.ALLOWED_ORIGIN:
+        raise HTTPException(403)
+    session_id = request.cookies.get("__Host-session", "")
+    submitted = request.headers.get("x-csrf-token")
+    if submitted is not None and not correct.hmac.compare_digest(
+        submitted.encode(), correct.csrf_token_for(session_id).encode()
+    ):
+        raise HTTPException(403)
+
+
+async def verify_refusing_everything(request: Request) -> None:
+    raise HTTPException(403, "refused")
+
+
 # -- 02.5 -------------------------------------------------------------------------------
 
 
-class GlobalCounterLockout(correct.Lockout):
-    """One counter for everybody: any success resets it."""
+class _Lockout:
+    """A database lockout like the solution's, with one switch per classic mistake."""
 
-    def record_success(self, account: str) -> None:
-        self.failures.clear()
+    normalise = True
+    atomic = True
+    injected_clock = True
+    lock_after = correct.MAX_FAILURES
+    lifts = True
+    window = True
+    success_clears_only_this_account = True
+    success_clears = True
+
+    def __init__(self, database: Any, clock: Any) -> None:
+        self.database, self.clock = database, clock
+
+    def _key(self, email: str) -> str:
+        return email.strip().lower() if self.normalise else email
+
+    def _now(self) -> float:
+        return self.clock.time() if self.injected_clock else time.time()
+
+    async def begin_attempt(self, email: str) -> bool:
+        key, now = self._key(email), self._now()
+        async with self.database.sessions() as db:
+            row = await db.get(LoginThrottle, key)  # read first...
+            if row is None:
+                row = LoginThrottle(account_key=key, failures=0, window_started_at=now)
+                db.add(row)
+            if row.locked_until is not None and (not self.lifts or row.locked_until > now):
+                await db.commit()
+                return False
+            if self.window and row.window_started_at <= now - correct.WINDOW.total_seconds():
+                row.failures, row.window_started_at = 0, now
+            if not self.atomic:
+                await asyncio.sleep(0)  # ...then write: another attempt runs in between
+            row.failures += 1
+            if row.failures > self.lock_after:
+                row.locked_until = now + correct.LOCK_FOR.total_seconds()
+            allowed = row.locked_until is None
+            try:
+                await db.commit()
+            except IntegrityError:  # two first attempts inserted the same row
+                return True
+        return allowed
+
+    async def record_success(self, email: str) -> None:
+        if not self.success_clears:
+            return
+        where = (
+            LoginThrottle.account_key == self._key(email)
+            if self.success_clears_only_this_account
+            else true()
+        )
+        async with self.database.sessions() as db:
+            await db.execute(delete(LoginThrottle).where(where))
+            await db.commit()
 
 
-class WallClockLockout(correct.Lockout):
+class TwoStepLockout(_Lockout):
+    """Reads the count, then writes it: parallel attempts all read the old count."""
+
+    atomic = False
+
+
+class RawKeyLockout(_Lockout):
+    """Keys on the email as typed: 'Ada@Example.com' gets five more guesses."""
+
+    normalise = False
+
+
+class GlobalCounterLockout(_Lockout):
+    """Any success resets everybody's counter."""
+
+    success_clears_only_this_account = False
+
+
+class WallClockLockout(_Lockout):
     """Ignores the injected clock."""
 
-    def __init__(self, clock: Any) -> None:
-        super().__init__(clock)
-        self.clock = _WallClock()
+    injected_clock = False
 
 
-class _WallClock:
-    def now(self) -> Any:
-        from datetime import UTC, datetime
+class EagerLockout(_Lockout):
+    """Refuses the 4th attempt already."""
 
-        return datetime.fromtimestamp(time.time(), UTC)
-
-
-class EagerLockout(correct.Lockout):
-    """Locks after 3 failures."""
-
-    def record_failure(self, account: str) -> None:
-        super().record_failure(account)
-        count, started = self.failures.get(account, (0, self.clock.now()))
-        if count >= 3:
-            self.locked_until[account] = self.clock.now() + correct.LOCK_FOR
+    lock_after = 3
 
 
-class ForeverLockout(correct.Lockout):
+class ForeverLockout(_Lockout):
     """A lock that never lifts."""
 
-    def is_locked(self, account: str) -> bool:
-        return account in self.locked_until
+    lifts = False
 
 
-class NoWindowLockout(correct.Lockout):
-    """Counts failures forever instead of within the 15-minute window."""
+class NoWindowLockout(_Lockout):
+    """Counts attempts forever instead of within the 15-minute window."""
 
-    def record_failure(self, account: str) -> None:
-        count, _started = self.failures.get(account, (0, self.clock.now()))
-        count += 1
-        if count >= correct.MAX_FAILURES:
-            self.locked_until[account] = self.clock.now() + correct.LOCK_FOR
-            count = 0
-        self.failures[account] = (count, self.clock.now() - timedelta(days=365))
+    window = False
+
+
+class NoResetLockout(_Lockout):
+    """A correct password does not clear the counter."""
+
+    success_clears = False
 
 
 # -- 02.6 -------------------------------------------------------------------------------
@@ -232,6 +333,20 @@ async def early_return(db: Any, email: str, password: str, hasher: Any) -> Any:
         return None  # answers unknown emails without hashing: a timing oracle
     credential = await db.get(PasswordCredential, user.id)
     return user if hasher.verify(credential.password_hash, password) else None
+
+
+async def authenticate_refusing_everyone(db: Any, email: str, password: str, hasher: Any) -> Any:
+    hasher.verify(hasher.dummy_hash, password)
+    return None
+
+
+async def authenticate_raw_email(db: Any, email: str, password: str, hasher: Any) -> Any:
+    """Looks the address up as typed: ' Ada@Example.COM ' finds nobody."""
+    user = await db.scalar(select(User).where(User.email == email))
+    credential = await db.get(PasswordCredential, user.id) if user is not None else None
+    stored = credential.password_hash if credential is not None else hasher.dummy_hash
+    matches = hasher.verify(stored, password)
+    return user if user is not None and credential is not None and matches else None
 
 
 async def no_rehash(db: Any, email: str, password: str, hasher: Any) -> Any:
@@ -279,5 +394,23 @@ def no_www_authenticate_app(database: Any, hasher: Any) -> Any:
         if user is None:
             return JSONResponse({"detail": "email or password is incorrect"}, status_code=401)
         return {"user_id": user.id}
+
+    return app
+
+
+def safe_app_refusing_everyone(database: Any, hasher: Any) -> Any:
+    """Identical 401s for everything, the right password included."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI()
+
+    @app.post("/login")
+    async def login(body: correct.LoginBody) -> Any:
+        return JSONResponse(
+            {"detail": "email or password is incorrect"},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Cookie realm="clouddocs"'},
+        )
 
     return app

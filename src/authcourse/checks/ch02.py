@@ -1,123 +1,49 @@
 """Chapter 2 lab checks: hashing with rehash, policy, session rotation, CSRF, lockout,
 enumeration-safe authentication, and an attack-then-fix on a leaky login.
 
-Each case builds its own in-memory database, clock and app, runs the learner's code for
-real, and says in plain words what it tried. The leaky login app the learner attacks in
-02.7 lives here, so the lab imports it instead of copying it.
+Each case builds its own database, clock and app (helpers in ``ch02_support``), runs the
+learner's code for real, and says in plain words what it tried. Happy-path cases are
+marked ``positive``: refusal cases only count once those pass.
 """
 
-# No `from __future__ import annotations`: FastAPI must resolve the Annotated[..., Depends(x)]
-# hints of the nested endpoints below, whose dependencies are local variables.
-
-import contextlib
-import functools
+import asyncio
 import hashlib
-import hmac
 import secrets
-import threading
-import weakref
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Annotated, Any
+import unicodedata
+from typing import Any
 
 import bcrypt
-from fastapi import Depends, FastAPI, HTTPException
-from pydantic import BaseModel
+from fastapi import FastAPI
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from authcourse.checks import exercise, expect, expect_equal
+from authcourse.checks.ch02_support import (
+    CountingHasher,
+    as_text,
+    attempts,
+    closes_databases,
+    create_leaky_login_app,
+    csrf_app,
+    csrf_post,
+    database_with_users,
+    hash_once,
+    lockout_for,
+    plain,
+    session_fixture,
+    sha256_hex,
+    spy_on_compare_digest,
+)
 from authcourse.checks.core import Namespace
 from authcourse.client import asgi_client
-from authcourse.clock import FrozenClock
 from clouddocs.accounts import PasswordCredential
-from clouddocs.db import Database, Tenant, User
+from clouddocs.db import User
 from clouddocs.passwords import TEST_ARGON2, Argon2Profile, PasswordHasher
 from clouddocs.sessions import SessionManager, WebSession
 
+__all__ = ["create_leaky_login_app", "database_with_users"]  # the lab imports these from here
+
 ORIGIN = "https://clouddocs.test"
 SESSION_COOKIE = "__Host-session"
-
-# --------------------------------------------------------------------------------------
-# Shared fixtures
-# --------------------------------------------------------------------------------------
-
-
-_opened = threading.local()  # databases a case created, closed when the case ends
-
-
-def closes_databases(
-    case: Callable[[Namespace], Awaitable[None]],
-) -> Callable[[Namespace], Awaitable[None]]:
-    """Dispose of every database the case opened (each case runs on its own event loop)."""
-
-    @functools.wraps(case)
-    async def run(ns: Namespace) -> None:
-        _opened.databases = []
-        try:
-            await case(ns)
-        finally:
-            for database in _opened.databases:
-                await database.dispose()
-
-    return run
-
-
-async def database_with_users(
-    hasher: PasswordHasher, users: dict[str, str] | None = None
-) -> tuple[Database, dict[str, User]]:
-    """A fresh in-memory database with one tenant and ``users`` (email → password)."""
-    database = Database()
-    getattr(_opened, "databases", []).append(database)
-    await database.create_all()
-    created: dict[str, User] = {}
-    async with database.sessions() as db:
-        db.add(Tenant(id=1, name="Acme"))
-        await db.flush()
-        for email, password in (users or {}).items():
-            user = User(tenant_id=1, email=email, display_name=email.split("@")[0])
-            db.add(user)
-            await db.flush()
-            db.add(PasswordCredential(user_id=user.id, password_hash=hasher.hash(password)))
-            created[email] = user
-        await db.commit()
-    return database, created
-
-
-class CountingHasher(PasswordHasher):
-    """A cheap hasher that counts verifications (to see whether unknown emails cost work)."""
-
-    def __init__(self) -> None:
-        super().__init__(TEST_ARGON2)
-        self.verifications = 0
-
-    def verify(self, stored_hash: str, password: str) -> bool:
-        self.verifications += 1
-        return super().verify(stored_hash, password)
-
-
-class _LeakyCredentials(BaseModel):
-    email: str
-    password: str
-
-
-def create_leaky_login_app(database: Database, hasher: PasswordHasher) -> FastAPI:
-    """The login most tutorials write: it tells everyone which accounts exist."""
-    app = FastAPI()
-
-    @app.post("/login")
-    async def login(
-        body: _LeakyCredentials, db: Annotated[AsyncSession, Depends(database.session)]
-    ) -> dict[str, int]:
-        user = await db.scalar(select(User).where(User.email == body.email))
-        if user is None:
-            raise HTTPException(404, "no account with this email")
-        credential = await db.get(PasswordCredential, user.id)
-        if credential is None or not hasher.verify(credential.password_hash, body.password):
-            raise HTTPException(401, "wrong password")
-        return {"user_id": user.id}
-
-    return app
-
 
 # --------------------------------------------------------------------------------------
 # 02.1 Hash, verify and rehash
@@ -125,23 +51,6 @@ def create_leaky_login_app(database: Database, hasher: PasswordHasher) -> FastAP
 
 OWASP_PREFIX = "$argon2id$v=19$m=19456,t=2,p=1$"
 PASSPHRASE = "correct horse battery staple"
-
-#: hash_password -> {password: its hash}. At OWASP cost each hash takes 20-40 ms, so the
-#: cases share one hash per learner function (a re-run cell is a new function: no staleness).
-_hashes: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
-
-
-def _hash_once(ns: Namespace, password: str) -> Any:
-    """``hash_password(password)``, computed once per version of the learner's function."""
-    hash_password = ns["hash_password"]
-    try:
-        known = _hashes.setdefault(hash_password, {})
-    except TypeError:  # not weak-referenceable (a builtin, say): just call it
-        return hash_password(password)
-    if password not in known:
-        known[password] = hash_password(password)
-    return known[password]
-
 
 ex1 = exercise(
     "02.1",
@@ -160,7 +69,7 @@ ex1 = exercise(
 
 @ex1.case("new hashes are Argon2id at the OWASP parameters (19 MiB, t=2, p=1)")
 def _(ns: Namespace) -> None:
-    stored = _hash_once(ns, PASSPHRASE)
+    stored = hash_once(ns, PASSPHRASE)
     expect(
         isinstance(stored, str) and stored.startswith(OWASP_PREFIX),
         f"hashing {PASSPHRASE!r}",
@@ -171,7 +80,8 @@ def _(ns: Namespace) -> None:
 
 @ex1.case("the same password hashed twice gives two different hashes (a salt)")
 def _(ns: Namespace) -> None:
-    first, second = _hash_once(ns, PASSPHRASE), ns["hash_password"](PASSPHRASE)
+    first = hash_once(ns, PASSPHRASE)
+    second = plain(ns["hash_password"](PASSPHRASE), "hash_password")
     expect(
         first != second,
         f"hashing {PASSPHRASE!r} twice",
@@ -180,10 +90,14 @@ def _(ns: Namespace) -> None:
     )
 
 
-@ex1.case("verify accepts the right password and refuses a wrong one or a malformed hash")
+@ex1.case(
+    "verify accepts the right password and refuses a wrong one or a malformed hash", positive=True
+)
 def _(ns: Namespace) -> None:
-    verify = ns["verify_password"]
-    stored = _hash_once(ns, PASSPHRASE)
+    def verify(stored_hash: str, password: str) -> Any:
+        return plain(ns["verify_password"](stored_hash, password), "verify_password")
+
+    stored = hash_once(ns, PASSPHRASE)
     expect_equal(verify(stored, PASSPHRASE), True, "verifying the right password")
     expect_equal(
         verify(stored, "Correct horse battery staple"), False, "verifying a wrong password"
@@ -195,12 +109,25 @@ def _(ns: Namespace) -> None:
     )
 
 
+@ex1.case("a password typed composed or decomposed is one password (NFKC)")
+def _(ns: Namespace) -> None:
+    composed = "crème brûlée for two"
+    decomposed = unicodedata.normalize("NFD", composed)
+    stored = hash_once(ns, decomposed)
+    expect_equal(
+        plain(ns["verify_password"](stored, composed), "verify_password"),
+        True,
+        "hashing 'crème brûlée for two' typed with combining accents, then verifying it typed"
+        " with precomposed letters (one password; NFKC makes the two byte strings equal)",
+    )
+
+
 @ex1.case("every character counts: no truncation after 72 bytes")
 def _(ns: Namespace) -> None:
     prefix = "a-long-passphrase-" * 5  # 90 characters
-    stored = ns["hash_password"](prefix + "A")
+    stored = plain(ns["hash_password"](prefix + "A"), "hash_password")
     expect_equal(
-        ns["verify_password"](stored, prefix + "B"),
+        plain(ns["verify_password"](stored, prefix + "B"), "verify_password"),
         False,
         "verifying a 91-character password that differs from the stored one only in its last character",
     )
@@ -208,7 +135,9 @@ def _(ns: Namespace) -> None:
 
 @ex1.case("needs_rehash flags toy parameters, bcrypt and SHA-1, but not a fresh hash")
 def _(ns: Namespace) -> None:
-    needs_rehash = ns["needs_rehash"]
+    def needs_rehash(stored_hash: str) -> Any:
+        return plain(ns["needs_rehash"](stored_hash), "needs_rehash")
+
     toy = PasswordHasher(TEST_ARGON2).hash("summer2024")
     legacy_bcrypt = bcrypt.hashpw(b"summer2024", bcrypt.gensalt(rounds=4)).decode()
     legacy_sha1 = hashlib.sha1(b"summer2024").hexdigest()
@@ -218,7 +147,7 @@ def _(ns: Namespace) -> None:
         ("an unsalted SHA-1 hash", legacy_sha1),
     ]:
         expect_equal(needs_rehash(stored), True, f"asking needs_rehash about {name}")
-    fresh = _hash_once(ns, PASSPHRASE)
+    fresh = hash_once(ns, PASSPHRASE)
     expect_equal(needs_rehash(fresh), False, "asking needs_rehash about a hash you just made")
 
 
@@ -232,6 +161,7 @@ ex2 = exercise(
     points=2,
     needs=("password_problems",),
     hints=(
+        "Normalise first: password = unicodedata.normalize('NFKC', password); then measure it.",
         "Return a list of strings; an empty list means the password is acceptable.",
         "Compare against COMMON_PASSWORDS with password.lower(): the list is lower case.",
         "The email's local part is email.split('@')[0]; check it with `in` on lower-cased text.",
@@ -244,19 +174,35 @@ GOOD_EMAIL = "grace.hopper@example.com"
 
 
 def _problems(ns: Namespace, password: str, email: str = GOOD_EMAIL) -> list[str]:
-    result = ns["password_problems"](password, email)
+    result = plain(ns["password_problems"](password, email), "password_problems")
     expect(
         isinstance(result, list), f"checking {password[:20]!r}", "a list of problems", repr(result)
     )
     return list(result)
 
 
-@ex2.case("7 characters are refused, 8 are accepted")
+@ex2.case("15 characters are accepted, 14 are refused (a single-factor password)", positive=True)
 def _(ns: Namespace) -> None:
+    expect_equal(_problems(ns, "vq7-lpmz-rt4-wx"), [], "checking the 15-character 'vq7-lpmz-rt4-wx'")
     expect(
-        _problems(ns, "vq7-lpm") != [], "checking the 7-character 'vq7-lpm'", "a problem", "none"
+        _problems(ns, "vq7-lpmz-rt4-w") != [],
+        "checking the 14-character 'vq7-lpmz-rt4-w' (NIST SP 800-63B rev 4 asks 15 when the"
+        " password is the only factor)",
+        "a problem",
+        "none",
     )
-    expect_equal(_problems(ns, "vq7-lpmz"), [], "checking the 8-character 'vq7-lpmz'")
+
+
+@ex2.case("lengths are counted after Unicode NFKC, on what will be hashed")
+def _(ns: Namespace) -> None:
+    composed = "crème brûlée!"  # 13 characters once composed
+    decomposed = unicodedata.normalize("NFD", composed) + "x"  # 17 code points as typed
+    expect(
+        _problems(ns, decomposed) != [],
+        f"checking {decomposed!r}: 17 code points as typed, 14 characters after NFKC",
+        "a problem (too short once normalised)",
+        "none: the length was counted before normalising",
+    )
 
 
 @ex2.case("long passphrases are accepted up to 128 characters; 129 are refused")
@@ -269,7 +215,7 @@ def _(ns: Namespace) -> None:
 
 @ex2.case("common passwords are refused whatever their case")
 def _(ns: Namespace) -> None:
-    for candidate in ("password1", "QWERTY123", "Iloveyou2024"):
+    for candidate in ("ADMINISTRATOR007", "Basketball12345", "QwertyUiop12345"):
         expect(
             _problems(ns, candidate) != [],
             f"checking the common password {candidate!r}",
@@ -278,11 +224,13 @@ def _(ns: Namespace) -> None:
         )
 
 
-@ex2.case("no composition rules: lower-case passphrases and digit-free passwords are fine")
+@ex2.case(
+    "no composition rules: lower-case passphrases and digit-free passwords are fine"
+)
 def _(ns: Namespace) -> None:
     for candidate in (
         "correct horse battery staple",
-        "lighthouse keeper",
+        "lighthouse keeper at dusk",
         "SHOUTING INTO THE VOID",
     ):
         expect_equal(_problems(ns, candidate), [], f"checking {candidate!r}")
@@ -325,21 +273,10 @@ ex3 = exercise(
 )
 
 
-async def _session_fixture() -> tuple[Database, int, FrozenClock]:
-    database, users = await database_with_users(
-        PasswordHasher(TEST_ARGON2), {"ada@example.com": "x"}
-    )
-    return database, users["ada@example.com"].id, FrozenClock()
-
-
-def _sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
 @ex3.case("ids carry at least 256 bits and differ every time")
 @closes_databases
 async def _(ns: Namespace) -> None:
-    database, user_id, clock = await _session_fixture()
+    database, user_id, clock = await session_fixture()
     async with database.sessions() as db:
         ids = [await ns["start_session"](db, user_id, None, clock) for _ in range(3)]
     expect(
@@ -354,7 +291,7 @@ async def _(ns: Namespace) -> None:
 @ex3.case("only the SHA-256 of the id is stored, with the clock's time")
 @closes_databases
 async def _(ns: Namespace) -> None:
-    database, user_id, clock = await _session_fixture()
+    database, user_id, clock = await session_fixture()
     async with database.sessions() as db:
         session_id = await ns["start_session"](db, user_id, None, clock)
         rows = (await db.scalars(select(WebSession))).all()
@@ -365,7 +302,7 @@ async def _(ns: Namespace) -> None:
         "not there",
         "the raw id",
     )
-    row = next((r for r in rows if r.id_hash == _sha256(session_id)), None)
+    row = next((r for r in rows if r.id_hash == sha256_hex(session_id)), None)
     expect(row is not None, "looking for SHA-256(id) in web_sessions", "one row", f"keys {stored}")
     assert row is not None
     expect_equal(
@@ -378,11 +315,11 @@ async def _(ns: Namespace) -> None:
 @ex3.case("login destroys the id the browser brought and issues a new one (no fixation)")
 @closes_databases
 async def _(ns: Namespace) -> None:
-    database, user_id, clock = await _session_fixture()
+    database, user_id, clock = await session_fixture()
     async with database.sessions() as db:
         planted = await ns["start_session"](db, user_id, None, clock)
         fresh = await ns["start_session"](db, user_id, planted, clock)
-        old_row = await db.get(WebSession, _sha256(planted))
+        old_row = await db.get(WebSession, sha256_hex(planted))
     expect(
         fresh != planted, "logging in with a planted id", "a different id", "the planted id again"
     )
@@ -391,13 +328,13 @@ async def _(ns: Namespace) -> None:
     )
 
 
-@ex3.case("the new session is live for clouddocs' SessionManager")
+@ex3.case("the new session is live for clouddocs' SessionManager", positive=True)
 @closes_databases
 async def _(ns: Namespace) -> None:
-    database, user_id, clock = await _session_fixture()
+    database, user_id, clock = await session_fixture()
     async with database.sessions() as db:
         session_id = await ns["start_session"](db, user_id, None, clock)
-        current = await SessionManager(database, clock=clock).resolve(db, session_id)
+        current = await SessionManager(database, clock=clock).resolve(session_id)
     expect(
         current is not None and current.user_id == user_id,
         "resolving the new id with SessionManager.resolve",
@@ -423,48 +360,30 @@ ex4 = exercise(
 )
 
 
-def _csrf_app(verify: Callable[..., Any]) -> FastAPI:
-    app = FastAPI()
-
-    @app.get("/documents", dependencies=[Depends(verify)])
-    async def list_documents() -> dict[str, str]:
-        return {"documents": "listed"}
-
-    @app.post("/documents", dependencies=[Depends(verify)])
-    async def create_document() -> dict[str, str]:
-        return {"documents": "created"}
-
-    return app
-
-
-async def _csrf_post(
-    ns: Namespace, *, session_id: str, token: str | None, origin: str = ORIGIN
-) -> int:
-    headers = {"Origin": origin}
-    if token is not None:
-        headers["X-CSRF-Token"] = token
-    async with asgi_client(_csrf_app(ns["verify_csrf"]), headers=headers) as client:
-        client.cookies.set(SESSION_COOKIE, session_id, domain="clouddocs.test")
-        return (await client.post("/documents")).status_code
-
-
-@ex4.case("a same-origin POST with this session's token is accepted")
+@ex4.case("a same-origin POST with this session's token is accepted", positive=True)
 async def _(ns: Namespace) -> None:
     session_id = secrets.token_urlsafe(32)
-    status = await _csrf_post(ns, session_id=session_id, token=ns["csrf_token_for"](session_id))
+    token = plain(ns["csrf_token_for"](session_id), "csrf_token_for")
+    expect(
+        isinstance(token, str) and token != "",
+        "computing the token of a session",
+        "a non-empty string to send in X-CSRF-Token",
+        repr(token),
+    )
+    status = await csrf_post(ns, session_id=session_id, token=token)
     expect_equal(status, 200, "POSTing with Origin https://clouddocs.test and the session's token")
 
 
 @ex4.case("a POST without a token is refused with 403")
 async def _(ns: Namespace) -> None:
-    status = await _csrf_post(ns, session_id=secrets.token_urlsafe(32), token=None)
-    expect_equal(status, 403, "POSTing from our origin with no X-CSRF-Token")
+    status = await csrf_post(ns, session_id=secrets.token_urlsafe(32), token=None)
+    expect_equal(status, 403, "POSTing from our origin, with a session cookie but no X-CSRF-Token")
 
 
 @ex4.case("a token that belongs to another session is refused")
 async def _(ns: Namespace) -> None:
     other_token = ns["csrf_token_for"](secrets.token_urlsafe(32))
-    status = await _csrf_post(ns, session_id=secrets.token_urlsafe(32), token=other_token)
+    status = await csrf_post(ns, session_id=secrets.token_urlsafe(32), token=other_token)
     expect_equal(status, 403, "POSTing with a valid token of a different session")
 
 
@@ -472,13 +391,13 @@ async def _(ns: Namespace) -> None:
 async def _(ns: Namespace) -> None:
     session_id = secrets.token_urlsafe(32)
     token = ns["csrf_token_for"](session_id)
-    status = await _csrf_post(ns, session_id=session_id, token=token, origin="https://evil.test")
+    status = await csrf_post(ns, session_id=session_id, token=token, origin="https://evil.test")
     expect_equal(status, 403, "POSTing with Origin https://evil.test and the right token")
 
 
 @ex4.case("GET requests pass without a token")
 async def _(ns: Namespace) -> None:
-    async with asgi_client(_csrf_app(ns["verify_csrf"])) as client:
+    async with asgi_client(csrf_app(ns["verify_csrf"])) as client:
         status = (await client.get("/documents")).status_code
     expect_equal(status, 200, "GET /documents with no token and no Origin")
 
@@ -501,35 +420,13 @@ def _(ns: Namespace) -> None:
     )
 
 
-@contextlib.contextmanager
-def _spy_on_compare_digest(functions: list[Any]) -> Iterator[list[tuple[Any, Any]]]:
-    """Record every call to hmac.compare_digest, however the learner imported it."""
-    original = hmac.compare_digest
-    calls: list[tuple[Any, Any]] = []
-
-    def spy(a: Any, b: Any) -> bool:
-        calls.append((a, b))
-        return original(a, b)
-
-    namespaces = [hmac.__dict__, secrets.__dict__]
-    namespaces += [fn.__globals__ for fn in functions if hasattr(fn, "__globals__")]
-    patched = [(space, name) for space in namespaces for name, v in space.items() if v is original]
-    for space, name in patched:
-        space[name] = spy
-    try:
-        yield calls
-    finally:
-        for space, name in patched:
-            space[name] = original
-
-
 @ex4.case("the token is compared in constant time (hmac.compare_digest, not ==)")
 async def _(ns: Namespace) -> None:
     session_id = secrets.token_urlsafe(32)
     token = ns["csrf_token_for"](session_id)
-    with _spy_on_compare_digest([ns["verify_csrf"], ns["csrf_token_for"]]) as calls:
-        await _csrf_post(ns, session_id=session_id, token=token)
-    compared = any(token in (_text(a), _text(b)) for a, b in calls)
+    with spy_on_compare_digest([ns["verify_csrf"], ns["csrf_token_for"]]) as calls:
+        await csrf_post(ns, session_id=session_id, token=token)
+    compared = any(token in (as_text(a), as_text(b)) for a, b in calls)
     expect(
         compared,
         "POSTing a valid token and watching hmac.compare_digest",
@@ -538,89 +435,111 @@ async def _(ns: Namespace) -> None:
     )
 
 
-def _text(value: Any) -> Any:
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
-
-
 # --------------------------------------------------------------------------------------
-# 02.5 Lockout driven by the clock
+# 02.5 Lockout: count first, atomically, on the injected clock
 # --------------------------------------------------------------------------------------
 
 ex5 = exercise(
     "02.5",
-    "Lock an account after 5 failures, on the injected clock",
-    points=2,
+    "Count first: a lockout that parallel guesses cannot slip past",
+    points=3,
     needs=("Lockout",),
     hints=(
-        "Keep, per account: the failure count, when the current 15-minute window started,"
-        " and until when it is locked.",
-        "Always read the time from self.clock.now(), never datetime.now() or time.time().",
-        "record_success deletes only that account's entry.",
+        "Key every row by email.strip().lower(), in begin_attempt and in record_success.",
+        "Create the row with sqlite_insert(LoginThrottle).values(...).on_conflict_do_nothing():"
+        " no 'does it exist?' query first.",
+        "Then ONE update(LoginThrottle).where(...).values(failures=case(...), ...)"
+        ".returning(LoginThrottle.locked_until): a SELECT followed by an UPDATE lets parallel"
+        " attempts all read the old count.",
+        "Read the time only from self.clock.time(), never time.time() or datetime.now().",
     ),
 )
 
-
-def _lockout(ns: Namespace) -> tuple[Any, FrozenClock]:
-    clock = FrozenClock()
-    return ns["Lockout"](clock), clock
+ADA_EMAIL = "ada@example.com"
 
 
-def _fail(lockout: Any, account: str, times: int) -> None:
-    for _ in range(times):
-        lockout.record_failure(account)
-
-
-@ex5.case("4 failures do not lock the account; the 5th does")
-def _(ns: Namespace) -> None:
-    lockout, _clock = _lockout(ns)
-    _fail(lockout, "ada@example.com", 4)
-    expect_equal(lockout.is_locked("ada@example.com"), False, "checking after 4 failures")
-    _fail(lockout, "ada@example.com", 1)
-    expect_equal(lockout.is_locked("ada@example.com"), True, "checking after 5 failures")
+@ex5.case("5 attempts are allowed; the 6th, with no success in between, is refused", positive=True)
+@closes_databases
+async def _(ns: Namespace) -> None:
+    lockout, _clock = await lockout_for(ns)
+    allowed = await attempts(lockout, ADA_EMAIL, 6)
+    expect_equal(allowed, [True] * 5 + [False], "calling begin_attempt 6 times for one email")
 
 
 @ex5.case("a lock lasts 15 minutes on the clock, then lifts")
-def _(ns: Namespace) -> None:
-    lockout, clock = _lockout(ns)
-    _fail(lockout, "ada@example.com", 5)
+@closes_databases
+async def _(ns: Namespace) -> None:
+    lockout, clock = await lockout_for(ns)
+    await attempts(lockout, ADA_EMAIL, 6)
     clock.advance(minutes=14, seconds=59)
-    expect_equal(lockout.is_locked("ada@example.com"), True, "checking 14:59 after the lock")
+    expect_equal(
+        await lockout.begin_attempt(ADA_EMAIL), False, "an attempt 14:59 after the lock"
+    )
     clock.advance(seconds=2)
-    expect_equal(lockout.is_locked("ada@example.com"), False, "checking 15:01 after the lock")
+    expect_equal(
+        await lockout.begin_attempt(ADA_EMAIL),
+        True,
+        "an attempt 15:01 after the lock (on the check's clock, not the wall clock)",
+    )
 
 
 @ex5.case("a success on another account does not reset this account's counter")
-def _(ns: Namespace) -> None:
-    lockout, _clock = _lockout(ns)
-    _fail(lockout, "ada@example.com", 4)
-    lockout.record_success("mallory@example.com")
-    _fail(lockout, "ada@example.com", 1)
+@closes_databases
+async def _(ns: Namespace) -> None:
+    lockout, _clock = await lockout_for(ns)
+    await attempts(lockout, ADA_EMAIL, 5)
+    await lockout.record_success("mallory@example.com")
     expect_equal(
-        lockout.is_locked("ada@example.com"),
-        True,
-        "4 failures for ada, a success for mallory, then a 5th failure for ada",
+        await lockout.begin_attempt(ADA_EMAIL),
+        False,
+        "5 attempts for ada, a success for mallory, then a 6th attempt for ada",
     )
 
 
 @ex5.case("a success resets the account's own counter")
-def _(ns: Namespace) -> None:
-    lockout, _clock = _lockout(ns)
-    _fail(lockout, "ada@example.com", 4)
-    lockout.record_success("ada@example.com")
-    _fail(lockout, "ada@example.com", 1)
+@closes_databases
+async def _(ns: Namespace) -> None:
+    lockout, _clock = await lockout_for(ns)
+    await attempts(lockout, ADA_EMAIL, 5)
+    await lockout.record_success(ADA_EMAIL)
     expect_equal(
-        lockout.is_locked("ada@example.com"), False, "4 failures, a success, then 1 failure for ada"
+        await lockout.begin_attempt(ADA_EMAIL), True, "5 attempts, a success, then one more"
     )
 
 
-@ex5.case("failures older than the 15-minute window are forgotten")
-def _(ns: Namespace) -> None:
-    lockout, clock = _lockout(ns)
-    _fail(lockout, "ada@example.com", 4)
+@ex5.case("attempts older than the 15-minute window are forgotten")
+@closes_databases
+async def _(ns: Namespace) -> None:
+    lockout, clock = await lockout_for(ns)
+    await attempts(lockout, ADA_EMAIL, 4)
     clock.advance(minutes=16)
-    _fail(lockout, "ada@example.com", 1)
+    allowed = await attempts(lockout, ADA_EMAIL, 2)
+    expect_equal(allowed, [True, True], "4 attempts, 16 minutes, then 2 more")
+
+
+@ex5.case("case variants and spaces of one address share one counter")
+@closes_databases
+async def _(ns: Namespace) -> None:
+    lockout, _clock = await lockout_for(ns)
+    variants = ["ada@example.com", "Ada@Example.com", " ADA@example.com", "ada@EXAMPLE.com ", "AdA@example.com"]
+    for variant in variants:
+        await lockout.begin_attempt(variant)
     expect_equal(
-        lockout.is_locked("ada@example.com"), False, "4 failures, 16 minutes, then 1 failure"
+        await lockout.begin_attempt("ada@example.com"),
+        False,
+        f"a 6th attempt after 5 attempts spelled {variants}",
+    )
+
+
+@ex5.case("12 parallel attempts let exactly 5 through (check and count in one step)")
+@closes_databases
+async def _(ns: Namespace) -> None:
+    lockout, _clock = await lockout_for(ns, in_file=True)
+    allowed = await asyncio.gather(*(lockout.begin_attempt(ADA_EMAIL) for _ in range(12)))
+    expect_equal(
+        sum(1 for result in allowed if result is True),
+        5,
+        "12 begin_attempt calls at once (asyncio.gather, file-backed database); allowed ones",
     )
 
 
@@ -634,8 +553,8 @@ ex6 = exercise(
     points=3,
     needs=("authenticate_user",),
     hints=(
-        "Look the user up, then their PasswordCredential; if either is missing, verify"
-        " hasher.dummy_hash instead of returning.",
+        "Look the user up by email.strip().lower(), then their PasswordCredential; if either"
+        " is missing, verify hasher.dummy_hash instead of returning.",
         "Decide only after verifying: return None unless user, credential and match are all there.",
         "After a match, if hasher.needs_rehash(stored) store hasher.hash(password) and commit.",
     ),
@@ -644,7 +563,7 @@ ex6 = exercise(
 ADA = ("ada@example.com", "correct horse battery staple")
 
 
-@ex6.case("the right password returns the user, a wrong one None")
+@ex6.case("the right password returns the user, a wrong one None", positive=True)
 @closes_databases
 async def _(ns: Namespace) -> None:
     hasher = PasswordHasher(TEST_ARGON2)
@@ -659,6 +578,21 @@ async def _(ns: Namespace) -> None:
         repr(right),
     )
     expect_equal(wrong, None, "authenticating Ada with a wrong password")
+
+
+@ex6.case("the email matches whatever its case and surrounding spaces")
+@closes_databases
+async def _(ns: Namespace) -> None:
+    hasher = PasswordHasher(TEST_ARGON2)
+    database, users = await database_with_users(hasher, dict([ADA]))
+    async with database.sessions() as db:
+        found = await ns["authenticate_user"](db, " Ada@Example.COM ", ADA[1], hasher)
+    expect(
+        isinstance(found, User) and found.id == users[ADA[0]].id,
+        "authenticating ' Ada@Example.COM ' with Ada's password (addresses are stored lower-case)",
+        "Ada's User",
+        repr(found),
+    )
 
 
 @ex6.case("an unknown email costs a password verification too (dummy hash)")
@@ -750,16 +684,17 @@ CANDIDATES = ["carol@example.com", "ada@example.com", "dave@example.com", "bob@e
 async def _attack(ns: Namespace, app: FastAPI) -> list[str]:
     async with asgi_client(app, headers={"Origin": ORIGIN}) as client:
         found = await ns["find_existing_accounts"](client, list(CANDIDATES))
-    return sorted(found)
+    return found if not isinstance(found, list) else sorted(found)
 
 
-@ex7.case("the attack finds exactly the registered emails on the leaky app")
+@ex7.case("the attack finds exactly the registered emails on the leaky app", positive=True)
 @closes_databases
 async def _(ns: Namespace) -> None:
     hasher = PasswordHasher(TEST_ARGON2)
     database, _users = await database_with_users(hasher, REGISTERED)
     found = await _attack(ns, create_leaky_login_app(database, hasher))
-    expect_equal(found, sorted(REGISTERED), f"running your attack on {CANDIDATES}")
+    expect(isinstance(found, list), "running your attack", "a list of emails", repr(found))
+    expect_equal(sorted(found), sorted(REGISTERED), f"running your attack on {CANDIDATES}")
 
 
 @ex7.case("the same attack finds nothing on your fixed app")
@@ -794,7 +729,7 @@ async def _(ns: Namespace) -> None:
     )
 
 
-@ex7.case("the right password still logs in (200)")
+@ex7.case("the right password still logs in (200)", positive=True)
 @closes_databases
 async def _(ns: Namespace) -> None:
     hasher = PasswordHasher(TEST_ARGON2)

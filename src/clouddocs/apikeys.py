@@ -638,7 +638,6 @@ KEY_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "A credential in the URL", "headers": {"WWW-Authenticate": _CHALLENGE}},
     401: {"description": "No key, or a key that is not valid", "headers": {"WWW-Authenticate": _CHALLENGE}},
     403: {"description": "The key lacks a scope", "headers": {"WWW-Authenticate": _CHALLENGE}},
-    413: {"description": "The request body is too large"},
     429: {
         "description": "Too many requests for this key, or too many failed keys from this client",
         "headers": {"Retry-After": _header("Seconds to wait before trying again")},
@@ -768,7 +767,7 @@ def api_keys_router(guard: ApiKeyGuard) -> APIRouter:
 
 from fastapi import FastAPI
 
-from clouddocs.security import hide_rejected_input
+from clouddocs.security import harden
 
 
 class NewDocument(BaseModel):
@@ -779,7 +778,7 @@ class NewDocument(BaseModel):
 def create_api_key_app(guard: ApiKeyGuard) -> FastAPI:
     """The chapter's CloudDocs API: documents behind scoped keys, and key management."""
     api = FastAPI(title="CloudDocs API (API keys)")
-    hide_rejected_input(api)  # a 422 names the field, never echoes what was sent
+    harden(api)  # chapter 1's baseline: headers, no-store, a body limit, quiet 422s
     api.include_router(api_keys_router(guard))
 
     @api.get("/documents", responses=KEY_AUTH_RESPONSES)

@@ -260,6 +260,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 
+from clouddocs.security import harden
+
 #: What the receiving app does with each verified event (store it, queue it, …).
 EventHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
 _REFUSED: dict[int | str, dict[str, Any]] = {
@@ -269,7 +271,7 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 
 def create_webhook_receiver(verifier: WebhookVerifier, handle: EventHandler) -> FastAPI:
     """An integrator's receiver: ``POST /hooks/clouddocs`` accepts verified JSON objects."""
-    receiver = FastAPI(title="Integrator's webhook receiver")
+    receiver = harden(FastAPI(title="Integrator's webhook receiver"))
 
     async def verified_body(request: Request) -> tuple[str, bytes]:
         body = await request.body()  # the exact bytes that were signed

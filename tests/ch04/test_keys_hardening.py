@@ -220,10 +220,14 @@ async def test_key_events_are_audited_by_id_never_by_key(tmp_path: Path) -> None
     async with world(tmp_path) as w, asgi_client(create_api_key_app(w.guard)) as client:
         headers = w.bearer(w.manager)
         created = (
-            await client.post("/api-keys", json={"name": "x", "scopes": ["docs:read"]}, headers=headers)
+            await client.post(
+                "/api-keys", json={"name": "x", "scopes": ["docs:read"]}, headers=headers
+            )
         ).json()
         rotated = (await client.post(f"/api-keys/{created['id']}/rotate", headers=headers)).json()
-        assert (await client.delete(f"/api-keys/{rotated['id']}", headers=headers)).status_code == 204
+        assert (
+            await client.delete(f"/api-keys/{rotated['id']}", headers=headers)
+        ).status_code == 204
         refused = await client.get("/documents", headers=w.bearer(rotated["api_key"]))
         assert refused.status_code == 401
         events = await w.audit()
@@ -302,8 +306,12 @@ async def test_an_empty_title_is_a_422_that_the_schema_predicts(tmp_path: Path) 
         title = app.openapi()["components"]["schemas"]["NewDocument"]["properties"]["title"]
         assert title["minLength"] == 1
         async with asgi_client(app) as client:
-            response = await client.post("/documents", json={"title": ""}, headers=w.bearer(w.manager))
-            created = await client.post("/documents", json={"title": "Q2"}, headers=w.bearer(w.manager))
+            response = await client.post(
+                "/documents", json={"title": ""}, headers=w.bearer(w.manager)
+            )
+            created = await client.post(
+                "/documents", json={"title": "Q2"}, headers=w.bearer(w.manager)
+            )
     assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "title"]
     assert created.status_code == 201
 

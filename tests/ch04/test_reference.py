@@ -19,12 +19,12 @@ from clouddocs.apikeys import (
     ApiKey,
     ApiKeyGuard,
     IssuedKey,
+    KeyLimiter,
     KeyPrincipal,
     api_keys_router,
     issue_api_key,
 )
 from clouddocs.db import Database, Tenant
-from clouddocs.apikeys import KeyLimiter
 
 
 @dataclass
@@ -152,5 +152,3 @@ def test_malformed_key_requests_are_refused_and_store_nothing(body: dict[str, An
             assert await world.key_count() == before
 
     _run(scenario)
-
-

@@ -150,7 +150,9 @@ async def test_the_tolerance_window_applies_both_ways(
 
 # Fuzz finding: the receiver answered 500 to a correctly signed body that was empty or not JSON.
 @pytest.mark.parametrize("body", [b"", b"not json", b"\xff\xfe", b"[1, 2]", b'"text"', b"null"])
-async def test_a_signed_body_that_is_not_a_json_object_is_a_400(tmp_path: Path, body: bytes) -> None:
+async def test_a_signed_body_that_is_not_a_json_object_is_a_400(
+    tmp_path: Path, body: bytes
+) -> None:
     clock = FrozenClock()
     received: list[dict[str, Any]] = []
 

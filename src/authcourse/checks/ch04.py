@@ -11,8 +11,10 @@ dependencies in ``Annotated[...]`` annotations, which FastAPI must see as object
 import asyncio
 import hashlib
 import hmac
+import inspect
 import random
 import secrets
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
@@ -30,15 +32,16 @@ from clouddocs.apikeys import (
     KEY_PATTERN,
     ApiKey,
     ApiKeyGuard,
+    KeyLimiter,
     KeyPrincipal,
+    display_hint,
     generate_api_key,
     issue_api_key,
     looks_like_api_key,
     verify_api_key,
 )
 from clouddocs.db import Database, Tenant
-from clouddocs.ratelimit import RateLimiter
-from clouddocs.webhooks import compute_signature
+from clouddocs.ratelimit import RateDecision
 
 # --------------------------------------------------------------------------- helpers
 
@@ -118,9 +121,24 @@ generate = exercise(
 )
 
 
-@generate.case("a key is cdk_live_/cdk_test_ + 22 base62 characters + a 6-character checksum")
+def _plain(ns: Namespace, name: str) -> Any:
+    """The learner's ``name``, refused in plain words if it was written as ``async def``."""
+    function = ns[name]
+    expect(
+        not inspect.iscoroutinefunction(function),
+        f"calling {name}(...)",
+        "a plain function: this must be a plain function (no `async`)",
+        "an `async def`, which returns a coroutine instead of the answer",
+    )
+    return function
+
+
+@generate.case(
+    "a key is cdk_live_/cdk_test_ + 22 base62 characters + a 6-character checksum", positive=True
+)
 def _(ns: Namespace) -> None:
-    live, test = ns["generate_key"]("live"), ns["generate_key"]("test")
+    generate_key = _plain(ns, "generate_key")
+    live, test = generate_key("live"), generate_key("test")
     for environment, key in (("live", live), ("test", test)):
         expect(
             isinstance(key, str) and KEY_PATTERN.fullmatch(key) is not None,
@@ -174,13 +192,21 @@ def _(ns: Namespace) -> None:
     )
 
 
-@generate.case("has_valid_checksum accepts real keys and refuses typos, look-alikes and junk")
+@generate.case("has_valid_checksum accepts real live and test keys", positive=True)
 def _(ns: Namespace) -> None:
-    check = ns["has_valid_checksum"]
+    check = _plain(ns, "has_valid_checksum")
+    for label, key in (
+        ("a real key", generate_api_key("live")),
+        ("a real cdk_test_ key", generate_api_key("test")),
+    ):
+        verdict = check(key)
+        expect(verdict is True, f"has_valid_checksum({label})", "True", repr(verdict))
+
+
+@generate.case("has_valid_checksum refuses typos, look-alikes and junk")
+def _(ns: Namespace) -> None:
+    check = _plain(ns, "has_valid_checksum")
     real = generate_api_key("live")
-    expect(check(real) is True, "has_valid_checksum(a real key)", "True", check(real))
-    test_key = generate_api_key("test")
-    expect(check(test_key) is True, "has_valid_checksum(a real cdk_test_ key)", "True", "False")
     position = 15
     typo = real[:position] + ("a" if real[position] != "a" else "b") + real[position + 1 :]
     refused = {
@@ -193,8 +219,15 @@ def _(ns: Namespace) -> None:
         "a 10,000-character string": "cdk_live_" + "a" * 10_000,
     }
     for label, candidate in refused.items():
-        verdict = check(candidate)
-        expect(verdict is False, f"has_valid_checksum({label})", "False", verdict)
+        try:
+            verdict = check(candidate)
+        except NotImplementedError:
+            raise  # the stub: not started yet
+        except Exception as error:  # the task says "never raise"
+            verdict = f"an exception ({type(error).__name__})"
+        expect(
+            verdict is False, f"has_valid_checksum({label})", "False (never an exception)", verdict
+        )
 
 
 # --------------------------------------------------------------------------- 04.2
@@ -250,7 +283,7 @@ async def _(ns: Namespace) -> None:
         )
 
 
-@store.case("a stored key verifies and its last use is recorded")
+@store.case("a stored key verifies and its last use is recorded", positive=True)
 async def _(ns: Namespace) -> None:
     clock = FrozenClock()
     async with _fresh_database() as (db, tenant_id):
@@ -290,13 +323,31 @@ async def _(ns: Namespace) -> None:
             "a well-formed key that was never stored": generate_api_key(),
             "the stored digest presented as a key": digest,
             "the key with its last character changed": key[:-1] + ("a" if key[-1] != "a" else "b"),
+            "another key with the same prefix and last four characters": _same_hint(key),
             "an empty string": "",
             "a 10,000-character string": "x" * 10_000,
+            "a non-ASCII string": "cdk_live_é" + "a" * 27,
         }
         for label, candidate in candidates.items():
-            async with db.sessions() as session:
-                record = await ns["verify_key"](session, candidate, clock)
-            expect(record is None, f"verify_key({label})", "None", repr(record))
+            try:
+                async with db.sessions() as session:
+                    record = await ns["verify_key"](session, candidate, clock)
+            except NotImplementedError:
+                raise  # the stub: not started yet
+            except Exception as error:  # "refused without crashing"
+                record = f"an exception ({type(error).__name__})"
+            expect(
+                record is None, f"verify_key({label})", "None (never an exception)", repr(record)
+            )
+
+
+def _same_hint(key: str) -> str:
+    """A well-formed key that was never issued but shows the same hint as ``key``."""
+    while True:
+        other = generate_api_key()
+        candidate = other[:9] + other[9:-4] + key[-4:]
+        if display_hint(candidate) == display_hint(key) and candidate != key:
+            return candidate
 
 
 @store.case("expired and revoked keys are refused")
@@ -362,7 +413,7 @@ def _url_app(ns: Namespace) -> FastAPI:
     return app
 
 
-@url.case("a key in the Authorization header reaches the route intact")
+@url.case("a key in the Authorization header reaches the route intact", positive=True)
 async def _(ns: Namespace) -> None:
     key = generate_api_key()
     async with asgi_client(_url_app(ns)) as client:
@@ -466,7 +517,7 @@ async def _scoped_app(ns: Namespace) -> AsyncIterator[tuple[FastAPI, Database, i
         yield app, db, tenant_id, clock
 
 
-@scopes.case("a key with the scope gets through")
+@scopes.case("a key with the scope gets through", positive=True)
 async def _(ns: Namespace) -> None:
     async with _scoped_app(ns) as (app, db, tenant_id, clock):
         key, key_id = await _issue(db, tenant_id, clock, ("docs:read", "docs:write"))
@@ -537,10 +588,14 @@ rotation = exercise(
     needs=("rotate_key",),
     hints=(
         "Load the old row with session.get(ApiKey, old_key_id); refuse (LookupError) if it is "
-        "missing, revoked or expired.",
-        "Issue the successor with issue_api_key(..., tenant_id=old.tenant_id, "
-        "scopes=old.scope_set, ...).",
-        "Set old.expires_at to clock.now() + overlap, unless it already expires sooner; commit.",
+        "missing, revoked, expired or already rotated (rotated_at is set).",
+        "Claim it atomically: session.execute(update(ApiKey).where(ApiKey.id == old_key_id, "
+        "ApiKey.rotated_at.is_(None), ApiKey.revoked_at.is_(None), ApiKey.expires_at > now)"
+        ".values(rotated_at=now, expires_at=min(now + overlap, as_utc(old.expires_at)))"
+        ".execution_options(synchronize_session=False)); if result.rowcount != 1, roll back "
+        "and raise LookupError.",
+        "Then store the successor with your store_new_key(session, tenant_id=old.tenant_id, "
+        "scopes=sorted(old.scope_set), clock=clock): its commit covers the claim too.",
     ),
 )
 
@@ -548,8 +603,11 @@ _OVERLAP = timedelta(hours=24)
 
 
 async def _rotate(ns: Namespace, db: Database, key_id: int, clock: FrozenClock) -> str:
-    async with db.sessions() as session:
-        successor = await ns["rotate_key"](session, key_id, clock, _OVERLAP)
+    try:
+        async with db.sessions() as session:
+            successor = await ns["rotate_key"](session, key_id, clock, _OVERLAP)
+    except LookupError:
+        successor = "LookupError (the key is active and was never rotated)"
     expect(
         isinstance(successor, str) and looks_like_api_key(successor),
         "rotate_key(...)",
@@ -559,7 +617,7 @@ async def _rotate(ns: Namespace, db: Database, key_id: int, clock: FrozenClock) 
     return str(successor)
 
 
-@rotation.case("both keys work during the overlap")
+@rotation.case("both keys work during the overlap", positive=True)
 async def _(ns: Namespace) -> None:
     clock = FrozenClock()
     async with _fresh_database() as (db, tenant_id):
@@ -656,6 +714,42 @@ async def _(ns: Namespace) -> None:
         )
 
 
+@rotation.case("two rotations of one key at the same time: exactly one succeeds")
+async def _(ns: Namespace) -> None:
+    clock = FrozenClock()
+    # A file, not :memory: — the in-memory database shares one connection, so concurrent
+    # sessions would share one transaction and the race could not happen.
+    with tempfile.TemporaryDirectory() as folder:
+        db = Database(f"sqlite+aiosqlite:///{folder}/race.db")
+        try:
+            await db.create_all()
+            async with db.sessions() as session:
+                tenant = Tenant(name="Race Corp")
+                session.add(tenant)
+                await session.commit()
+                tenant_id = tenant.id
+            _, old_id = await _issue(db, tenant_id, clock)
+
+            async def attempt() -> str:
+                try:
+                    async with db.sessions() as session:
+                        await ns["rotate_key"](session, old_id, clock, _OVERLAP)
+                except LookupError:
+                    return "LookupError"
+                return "successor"
+
+            outcomes = await asyncio.gather(attempt(), attempt())
+            rows = await _stored_rows(db)
+        finally:
+            await db.dispose()
+    expect(
+        sorted(outcomes) == ["LookupError", "successor"] and len(rows) == 2,
+        "two rotate_key calls on the same key at the same moment (asyncio.gather, SQLite file)",
+        "one successor and one LookupError: claim the old key with one conditional UPDATE",
+        f"{outcomes.count('successor')} successors and {len(rows) - 1} new key(s) stored",
+    )
+
+
 # --------------------------------------------------------------------------- 04.6
 
 limits_ex = exercise(
@@ -666,37 +760,24 @@ limits_ex = exercise(
     hints=(
         "The dependency takes `key: Annotated[KeyPrincipal, Depends(authenticate)]` and a "
         "`response: Response`.",
-        "Count with limiter.hit(f'api-key:{key.key_id}'): the key id, not the IP, not the key.",
+        "Count with `await limiter.hit(f'api-key:{key.key_id}')`: the key id, not the IP, "
+        "not the key.",
         "Refused → raise too_many_requests(decision); allowed → "
         "response.headers.update(rate_limit_headers(decision)).",
-        "limiter.hit is synchronous: call it as "
-        "`decision = await anyio.to_thread.run_sync(limiter.hit, name)` so a slow Redis "
-        "round trip never blocks the event loop.",
     ),
 )
 
 
-def _on_the_event_loop() -> bool:
-    """True when called from the thread running the event loop (where blocking stalls it)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-class _RecordingLimiter(RateLimiter):
-    """A real limiter that also remembers which counters were hit, and from where."""
+class _RecordingLimiter(KeyLimiter):
+    """A real limiter that also remembers which counters were hit."""
 
     def __init__(self, rate: str) -> None:
         super().__init__(rate)
         self.counters: list[str] = []
-        self.hits_on_event_loop = 0
 
-    def hit(self, key: str) -> Any:
-        self.counters.append(key)
-        self.hits_on_event_loop += _on_the_event_loop()
-        return super().hit(key)
+    async def hit(self, name: str) -> RateDecision:
+        self.counters.append(name)
+        return await super().hit(name)
 
 
 @asynccontextmanager
@@ -718,6 +799,24 @@ async def _limited_app(
         first, _ = await _issue(db, tenant_id, clock)
         second, _ = await _issue(db, tenant_id, clock)
         yield app, (first, second), limiter
+
+
+@limits_ex.case("requests within the budget get through, with the key", positive=True)
+async def _(ns: Namespace) -> None:
+    async with _limited_app(ns) as (app, (key, _), _):
+        async with asgi_client(app) as client:
+            responses = [await client.get("/documents", headers=_bearer(key)) for _ in range(3)]
+    expect_equal(
+        [response.status_code for response in responses],
+        [200, 200, 200],
+        "3 requests with one key, limit 3/minute",
+    )
+    expect(
+        "key_id" in responses[0].json(),
+        "reading what the route received",
+        "the KeyPrincipal returned by your dependency",
+        responses[0].text[:80],
+    )
 
 
 @limits_ex.case("each key has its own budget: a 4th request is 429, another key is unaffected")
@@ -785,22 +884,6 @@ async def _(ns: Namespace) -> None:
     )
 
 
-@limits_ex.case("limiter.hit runs off the event loop (with Redis it waits on the network)")
-async def _(ns: Namespace) -> None:
-    async with _limited_app(ns) as (app, (key, _), limiter):
-        async with asgi_client(app) as client:
-            await client.get("/documents", headers=_bearer(key))
-    expect(
-        bool(limiter.counters) and limiter.hits_on_event_loop == 0,
-        "watching which thread calls limiter.hit(...)",
-        "a worker thread (await anyio.to_thread.run_sync(limiter.hit, ...)): a synchronous "
-        "call waiting on Redis must not freeze the event loop",
-        "no call to limiter.hit at all"
-        if not limiter.counters
-        else "the event loop's own thread: every request on the worker waits for each call",
-    )
-
-
 # --------------------------------------------------------------------------- 04.7
 
 webhooks = exercise(
@@ -825,17 +908,29 @@ _BODY = b'{"type":"document.shared","document_id":7}'
 
 
 def _reference_header(timestamp: int, body: bytes = _BODY, secret: str = _SECRET) -> str:
-    return f"t={timestamp},v1={compute_signature(secret, timestamp, body)}"
+    message = f"{timestamp}.".encode() + body
+    return f"t={timestamp},v1={hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()}"
 
 
 def _accept(receiver: Any, header: str | None, body: bytes = _BODY) -> object:
-    return receiver.accept(header, body)
+    expect(
+        not inspect.iscoroutinefunction(receiver.accept),
+        "calling accept(header, body)",
+        "a plain method: this must be a plain function (no `async`)",
+        "an `async def`, which returns a coroutine instead of True or False",
+    )
+    try:
+        return receiver.accept(header, body)
+    except NotImplementedError:
+        raise  # the stub: not started yet
+    except Exception as error:  # the task says: malformed → False, never raise
+        return f"an exception ({type(error).__name__}) instead of True or False"
 
 
-@webhooks.case("sign_webhook produces t=<unix>,v1=<hex HMAC-SHA256 of 't.body'>")
+@webhooks.case("sign_webhook produces t=<unix>,v1=<hex HMAC-SHA256 of 't.body'>", positive=True)
 def _(ns: Namespace) -> None:
     timestamp = int(FrozenClock().time())
-    produced = ns["sign_webhook"](_SECRET, _BODY, timestamp)
+    produced = _plain(ns, "sign_webhook")(_SECRET, _BODY, timestamp)
     expect(
         produced == _reference_header(timestamp),
         f"sign_webhook(secret, body, {timestamp})",
@@ -844,7 +939,7 @@ def _(ns: Namespace) -> None:
     )
 
 
-@webhooks.case("a fresh, genuine delivery is accepted")
+@webhooks.case("a fresh, genuine delivery is accepted", positive=True)
 def _(ns: Namespace) -> None:
     clock = FrozenClock()
     receiver = ns["WebhookReceiver"](_SECRET, clock)
@@ -943,43 +1038,63 @@ def _(ns: Namespace) -> None:
 
 
 @contextmanager
-def _spy_on_compare_digest(receiver: Any) -> Iterator[list[int]]:
-    """Count calls to hmac.compare_digest, wherever the learner's code reaches it from."""
-    calls: list[int] = []
-    original = hmac.compare_digest
+def _compare_digest_answering(receiver: Any, answer: bool) -> Iterator[list[int]]:
+    """Make hmac.compare_digest (however the learner reaches it) answer ``answer``; count calls.
 
-    def spy(left: Any, right: Any) -> bool:
+    A receiver whose decision follows compare_digest must then refuse a genuine delivery
+    (answer False) and accept a forged one (answer True). A stray compare_digest call next to
+    an ``==`` that really decides cannot pass both.
+    """
+    calls: list[int] = []
+
+    def forced(left: Any, right: Any) -> bool:
         calls.append(1)
-        return original(left, right)
+        return answer
 
     method_globals: dict[str, Any] = getattr(type(receiver).accept, "__globals__", {})
-    patched: list[tuple[Any, str, Any]] = [(hmac, "compare_digest", original)]
-    patched.append((secrets, "compare_digest", secrets.compare_digest))
-    for module, name, _ in patched:
-        setattr(module, name, spy)
+    originals = [(hmac, hmac.compare_digest), (secrets, secrets.compare_digest)]
+    for module, _ in originals:
+        module.compare_digest = forced  # type: ignore[attr-defined]
     had_name = "compare_digest" in method_globals
     previous = method_globals.get("compare_digest")
     if had_name:
-        method_globals["compare_digest"] = spy
+        method_globals["compare_digest"] = forced
     try:
         yield calls
     finally:
-        for module, name, value in patched:
-            setattr(module, name, value)
+        for module, original in originals:
+            module.compare_digest = original  # type: ignore[attr-defined]
         if had_name:
             method_globals["compare_digest"] = previous
 
 
-@webhooks.case("signatures are compared in constant time (hmac.compare_digest, not ==)")
+@webhooks.case("the comparison that decides is hmac.compare_digest (never ==)")
 def _(ns: Namespace) -> None:
     clock = FrozenClock()
-    receiver = ns["WebhookReceiver"](_SECRET, clock)
-    with _spy_on_compare_digest(receiver) as calls:
-        verdict = _accept(receiver, _reference_header(int(clock.time())))
-    expect(verdict is True, "accept(a genuine delivery)", "True", verdict)
+    now = int(clock.time())
+    with _compare_digest_answering(ns["WebhookReceiver"](_SECRET, clock), False) as calls:
+        receiver = ns["WebhookReceiver"](_SECRET, clock)
+        genuine = _accept(receiver, _reference_header(now))
     expect(
         bool(calls),
-        "watching how the signature is compared",
+        "watching how accept(a genuine delivery) compares the signature",
         "a call to hmac.compare_digest (== stops at the first difference and leaks timing)",
-        "no constant-time comparison",
+        "no call to hmac.compare_digest",
+    )
+    expect(
+        genuine is False,
+        "accept(a genuine delivery) while hmac.compare_digest was made to answer 'different'",
+        "False: the verdict must follow compare_digest",
+        f"{genuine}: another comparison (== ?) decided, and == leaks timing",
+    )
+    forged = f"t={now},v1={'0' * 64}"
+    with _compare_digest_answering(ns["WebhookReceiver"](_SECRET, clock), True):
+        receiver = ns["WebhookReceiver"](_SECRET, clock)
+        verdict = _accept(receiver, forged)
+    expect(
+        verdict is True,
+        "accept(a well-formed forged delivery) while hmac.compare_digest was made to answer"
+        " 'equal'",
+        "True: the verdict must follow compare_digest alone",
+        f"{verdict}: another comparison (== ?) also checked the signature, and == leaks timing",
     )

@@ -10,20 +10,35 @@ dependencies in ``Annotated[...]`` annotations, which FastAPI must see as object
 
 import asyncio
 import hashlib
-import hmac
-import inspect
 import random
-import secrets
 import tempfile
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
-from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI
-from sqlalchemy import text, update
+from sqlalchemy import update
 
 from authcourse.checks import exercise, expect, expect_equal
+from authcourse.checks.ch04_support import (
+    BODY,
+    OVERLAP,
+    SECRET,
+    accept,
+    bearer,
+    body_bits,
+    compare_digest_answering,
+    fresh_database,
+    insert_raw_key,
+    is_valid,
+    issue,
+    limited_app,
+    plain,
+    reference_header,
+    remembered,
+    rotate,
+    same_hint,
+    scoped_app,
+    stored_rows,
+    url_app,
+)
 from authcourse.checks.core import Namespace
 from authcourse.client import asgi_client
 from authcourse.clock import FrozenClock
@@ -31,77 +46,13 @@ from clouddocs.apikeys import (
     BASE62_ALPHABET,
     KEY_PATTERN,
     ApiKey,
-    ApiKeyGuard,
-    KeyLimiter,
-    KeyPrincipal,
-    display_hint,
     generate_api_key,
-    issue_api_key,
     looks_like_api_key,
     verify_api_key,
 )
 from clouddocs.db import Database, Tenant
-from clouddocs.ratelimit import RateDecision
 
 # --------------------------------------------------------------------------- helpers
-
-
-@asynccontextmanager
-async def _fresh_database() -> AsyncIterator[tuple[Database, int]]:
-    """An empty in-memory CloudDocs database with one tenant; yields (db, tenant id)."""
-    db = Database()
-    await db.create_all()
-    async with db.sessions() as session:
-        tenant = Tenant(name="Check Corp")
-        session.add(tenant)
-        await session.commit()
-        tenant_id = tenant.id
-    try:
-        yield db, tenant_id
-    finally:
-        await db.dispose()
-
-
-async def _issue(
-    db: Database, tenant_id: int, clock: FrozenClock, scopes: tuple[str, ...] = ("docs:read",)
-) -> tuple[str, int]:
-    async with db.sessions() as session:
-        issued = await issue_api_key(
-            session, tenant_id=tenant_id, name="check key", scopes=scopes, clock=clock
-        )
-        return issued.plaintext, issued.record.id
-
-
-async def _insert_raw_key(db: Database, tenant_id: int, clock: FrozenClock, scopes: str) -> str:
-    """A key whose scope string is written as-is (bypassing scope validation)."""
-    key = generate_api_key()
-    async with db.sessions() as session:
-        session.add(
-            ApiKey(
-                tenant_id=tenant_id,
-                name="raw",
-                digest=hashlib.sha256(key.encode()).hexdigest(),
-                hint="cdk_live_…raw",
-                scopes=scopes,
-                created_at=clock.now(),
-                expires_at=clock.now() + timedelta(days=1),
-            )
-        )
-        await session.commit()
-    return key
-
-
-async def _is_valid(db: Database, key: str, clock: FrozenClock) -> bool:
-    async with db.sessions() as session:
-        return await verify_api_key(session, key, clock) is not None
-
-
-def _bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def _body_bits(key: str) -> str:
-    return key[len("cdk_live_") : -6]
 
 
 # --------------------------------------------------------------------------- 04.1
@@ -121,23 +72,11 @@ generate = exercise(
 )
 
 
-def _plain(ns: Namespace, name: str) -> Any:
-    """The learner's ``name``, refused in plain words if it was written as ``async def``."""
-    function = ns[name]
-    expect(
-        not inspect.iscoroutinefunction(function),
-        f"calling {name}(...)",
-        "a plain function: this must be a plain function (no `async`)",
-        "an `async def`, which returns a coroutine instead of the answer",
-    )
-    return function
-
-
 @generate.case(
     "a key is cdk_live_/cdk_test_ + 22 base62 characters + a 6-character checksum", positive=True
 )
 def _(ns: Namespace) -> None:
-    generate_key = _plain(ns, "generate_key")
+    generate_key = plain(ns, "generate_key")
     live, test = generate_key("live"), generate_key("test")
     for environment, key in (("live", live), ("test", test)):
         expect(
@@ -176,7 +115,7 @@ def _(ns: Namespace) -> None:
         "two different keys (secrets does not depend on random's seed)",
         "the same key twice: the key is predictable from random's state",
     )
-    bodies = [_body_bits(ns["generate_key"]("live")) for _ in range(400)]
+    bodies = [body_bits(ns["generate_key"]("live")) for _ in range(400)]
     expect(
         len(set(bodies)) == len(bodies),
         "generating 400 keys",
@@ -194,7 +133,7 @@ def _(ns: Namespace) -> None:
 
 @generate.case("has_valid_checksum accepts real live and test keys", positive=True)
 def _(ns: Namespace) -> None:
-    check = _plain(ns, "has_valid_checksum")
+    check = plain(ns, "has_valid_checksum")
     for label, key in (
         ("a real key", generate_api_key("live")),
         ("a real cdk_test_ key", generate_api_key("test")),
@@ -205,7 +144,7 @@ def _(ns: Namespace) -> None:
 
 @generate.case("has_valid_checksum refuses typos, look-alikes and junk")
 def _(ns: Namespace) -> None:
-    check = _plain(ns, "has_valid_checksum")
+    check = plain(ns, "has_valid_checksum")
     real = generate_api_key("live")
     position = 15
     typo = real[:position] + ("a" if real[position] != "a" else "b") + real[position + 1 :]
@@ -246,16 +185,10 @@ store = exercise(
 )
 
 
-async def _stored_rows(db: Database) -> list[dict[str, Any]]:
-    async with db.sessions() as session:
-        rows = (await session.execute(text("SELECT * FROM api_keys"))).mappings().all()
-        return [dict(row) for row in rows]
-
-
 @store.case("the database holds the SHA-256 digest of the key, never the key")
 async def _(ns: Namespace) -> None:
     clock = FrozenClock()
-    async with _fresh_database() as (db, tenant_id):
+    async with fresh_database() as (db, tenant_id):
         async with db.sessions() as session:
             key = await ns["store_new_key"](
                 session, tenant_id=tenant_id, scopes=["docs:read"], clock=clock
@@ -266,7 +199,7 @@ async def _(ns: Namespace) -> None:
             "the new key's plaintext (a cdk_live_ key) as the return value",
             repr(key)[:40],
         )
-        rows = await _stored_rows(db)
+        rows = await stored_rows(db)
         expect_equal(len(rows), 1, "counting rows in api_keys after storing one key")
         leaked = [column for column, value in rows[0].items() if key in str(value)]
         expect(
@@ -286,7 +219,7 @@ async def _(ns: Namespace) -> None:
 @store.case("a stored key verifies and its last use is recorded", positive=True)
 async def _(ns: Namespace) -> None:
     clock = FrozenClock()
-    async with _fresh_database() as (db, tenant_id):
+    async with fresh_database() as (db, tenant_id):
         async with db.sessions() as session:
             key = await ns["store_new_key"](
                 session, tenant_id=tenant_id, scopes=["docs:read"], clock=clock
@@ -300,7 +233,7 @@ async def _(ns: Namespace) -> None:
             "its ApiKey row",
             repr(record),
         )
-        rows = await _stored_rows(db)
+        rows = await stored_rows(db)
         last_used = rows[0]["last_used_at"]
         expect(
             last_used is not None and str(last_used).startswith("2026-01-05 09:05"),
@@ -313,7 +246,7 @@ async def _(ns: Namespace) -> None:
 @store.case("unknown, malformed and garbage keys are refused without crashing")
 async def _(ns: Namespace) -> None:
     clock = FrozenClock()
-    async with _fresh_database() as (db, tenant_id):
+    async with fresh_database() as (db, tenant_id):
         async with db.sessions() as session:
             key = await ns["store_new_key"](
                 session, tenant_id=tenant_id, scopes=["docs:read"], clock=clock
@@ -323,7 +256,7 @@ async def _(ns: Namespace) -> None:
             "a well-formed key that was never stored": generate_api_key(),
             "the stored digest presented as a key": digest,
             "the key with its last character changed": key[:-1] + ("a" if key[-1] != "a" else "b"),
-            "another key with the same prefix and last four characters": _same_hint(key),
+            "another key with the same prefix and last four characters": same_hint(key),
             "an empty string": "",
             "a 10,000-character string": "x" * 10_000,
             "a non-ASCII string": "cdk_live_é" + "a" * 27,
@@ -341,19 +274,10 @@ async def _(ns: Namespace) -> None:
             )
 
 
-def _same_hint(key: str) -> str:
-    """A well-formed key that was never issued but shows the same hint as ``key``."""
-    while True:
-        other = generate_api_key()
-        candidate = other[:9] + other[9:-4] + key[-4:]
-        if display_hint(candidate) == display_hint(key) and candidate != key:
-            return candidate
-
-
 @store.case("expired and revoked keys are refused")
 async def _(ns: Namespace) -> None:
     clock = FrozenClock()
-    async with _fresh_database() as (db, tenant_id):
+    async with fresh_database() as (db, tenant_id):
         async with db.sessions() as session:
             kept = await ns["store_new_key"](
                 session, tenant_id=tenant_id, scopes=["docs:read"], clock=clock
@@ -403,21 +327,11 @@ url = exercise(
 )
 
 
-def _url_app(ns: Namespace) -> FastAPI:
-    app = FastAPI()
-
-    @app.get("/documents")
-    async def documents(key: Annotated[str, Depends(ns["read_api_key"])]) -> dict[str, str]:
-        return {"received": key}
-
-    return app
-
-
 @url.case("a key in the Authorization header reaches the route intact", positive=True)
 async def _(ns: Namespace) -> None:
     key = generate_api_key()
-    async with asgi_client(_url_app(ns)) as client:
-        response = await client.get("/documents", headers=_bearer(key))
+    async with asgi_client(url_app(ns)) as client:
+        response = await client.get("/documents", headers=bearer(key))
     expect_equal(response.status_code, 200, "GET /documents with Authorization: Bearer <key>")
     expect(
         response.json().get("received") == key,
@@ -430,9 +344,9 @@ async def _(ns: Namespace) -> None:
 @url.case("?api_key= is refused with a 400, even for a valid key and even with a header too")
 async def _(ns: Namespace) -> None:
     key = generate_api_key()
-    async with asgi_client(_url_app(ns)) as client:
+    async with asgi_client(url_app(ns)) as client:
         alone = await client.get("/documents", params={"api_key": key})
-        both = await client.get("/documents", params={"api_key": key}, headers=_bearer(key))
+        both = await client.get("/documents", params={"api_key": key}, headers=bearer(key))
     for label, response in (("alone", alone), ("with a header as well", both)):
         expect(
             response.status_code == 400,
@@ -445,9 +359,9 @@ async def _(ns: Namespace) -> None:
 @url.case("a key under any parameter name (?token=, ?q=cdk_live_…) is refused")
 async def _(ns: Namespace) -> None:
     key = generate_api_key()
-    async with asgi_client(_url_app(ns)) as client:
+    async with asgi_client(url_app(ns)) as client:
         for params in ({"token": key}, {"access_token": key}, {"q": key}):
-            response = await client.get("/documents", params=params, headers=_bearer(key))
+            response = await client.get("/documents", params=params, headers=bearer(key))
             name = next(iter(params))
             expect(
                 response.status_code == 400,
@@ -455,13 +369,13 @@ async def _(ns: Namespace) -> None:
                 "400",
                 f"{response.status_code}",
             )
-        harmless = await client.get("/documents", params={"page": "2"}, headers=_bearer(key))
+        harmless = await client.get("/documents", params={"page": "2"}, headers=bearer(key))
     expect_equal(harmless.status_code, 200, "GET /documents?page=2 with the key in the header")
 
 
 @url.case("no key, or another scheme, is a 401 with a Bearer challenge")
 async def _(ns: Namespace) -> None:
-    async with asgi_client(_url_app(ns)) as client:
+    async with asgi_client(url_app(ns)) as client:
         missing = await client.get("/documents")
         basic = await client.get("/documents", headers={"Authorization": "Basic dXNlcjpwYXNz"})
     for label, response in (("no Authorization header", missing), ("Basic credentials", basic)):
@@ -491,39 +405,13 @@ scopes = exercise(
 )
 
 
-@asynccontextmanager
-async def _scoped_app(ns: Namespace) -> AsyncIterator[tuple[FastAPI, Database, int, FrozenClock]]:
-    clock = FrozenClock()
-    async with _fresh_database() as (db, tenant_id):
-        guard = ApiKeyGuard(db, clock)
-        app = FastAPI()
-
-        @app.get("/documents")
-        async def read_documents(
-            key: Annotated[
-                KeyPrincipal, Depends(ns["require_scope"]("docs:read", guard.authenticate))
-            ],
-        ) -> dict[str, int]:
-            return {"key_id": key.key_id}
-
-        @app.post("/documents")
-        async def write_documents(
-            key: Annotated[
-                KeyPrincipal, Depends(ns["require_scope"]("docs:write", guard.authenticate))
-            ],
-        ) -> dict[str, int]:
-            return {"key_id": key.key_id}
-
-        yield app, db, tenant_id, clock
-
-
 @scopes.case("a key with the scope gets through", positive=True)
 async def _(ns: Namespace) -> None:
-    async with _scoped_app(ns) as (app, db, tenant_id, clock):
-        key, key_id = await _issue(db, tenant_id, clock, ("docs:read", "docs:write"))
+    async with scoped_app(ns) as (app, db, tenant_id, clock):
+        key, key_id = await issue(db, tenant_id, clock, ("docs:read", "docs:write"))
         async with asgi_client(app) as client:
-            read = await client.get("/documents", headers=_bearer(key))
-            write = await client.post("/documents", headers=_bearer(key))
+            read = await client.get("/documents", headers=bearer(key))
+            write = await client.post("/documents", headers=bearer(key))
     expect_equal(read.status_code, 200, "GET /documents (docs:read) with a docs:read+write key")
     expect_equal(write.status_code, 200, "POST /documents (docs:write) with a docs:read+write key")
     expect_equal(read.json(), {"key_id": key_id}, "reading which key the route received")
@@ -531,10 +419,10 @@ async def _(ns: Namespace) -> None:
 
 @scopes.case("a key without the scope gets a 403 that names the missing scope")
 async def _(ns: Namespace) -> None:
-    async with _scoped_app(ns) as (app, db, tenant_id, clock):
-        key, _ = await _issue(db, tenant_id, clock, ("docs:read",))
+    async with scoped_app(ns) as (app, db, tenant_id, clock):
+        key, _ = await issue(db, tenant_id, clock, ("docs:read",))
         async with asgi_client(app) as client:
-            response = await client.post("/documents", headers=_bearer(key))
+            response = await client.post("/documents", headers=bearer(key))
     expect(
         response.status_code == 403,
         "POST /documents (needs docs:write) with a docs:read key",
@@ -558,21 +446,21 @@ async def _(ns: Namespace) -> None:
 
 @scopes.case("no key is still a 401: authentication comes before the scope check")
 async def _(ns: Namespace) -> None:
-    async with _scoped_app(ns) as (app, _db, _tenant_id, _clock):
+    async with scoped_app(ns) as (app, _db, _tenant_id, _clock):
         async with asgi_client(app) as client:
             anonymous = await client.post("/documents")
-            forged = await client.post("/documents", headers=_bearer(generate_api_key()))
+            forged = await client.post("/documents", headers=bearer(generate_api_key()))
     expect_equal(anonymous.status_code, 401, "POST /documents with no key")
     expect_equal(forged.status_code, 401, "POST /documents with a key that was never issued")
 
 
 @scopes.case("scopes match exactly, never as substrings")
 async def _(ns: Namespace) -> None:
-    async with _scoped_app(ns) as (app, db, tenant_id, clock):
-        key = await _insert_raw_key(db, tenant_id, clock, "docs:read-metadata docs:writer")
+    async with scoped_app(ns) as (app, db, tenant_id, clock):
+        key = await insert_raw_key(db, tenant_id, clock, "docs:read-metadata docs:writer")
         async with asgi_client(app) as client:
-            read = await client.get("/documents", headers=_bearer(key))
-            write = await client.post("/documents", headers=_bearer(key))
+            read = await client.get("/documents", headers=bearer(key))
+            write = await client.post("/documents", headers=bearer(key))
     expect_equal(
         read.status_code, 403, "GET /documents with a key whose only scope is docs:read-metadata"
     )
@@ -599,62 +487,45 @@ rotation = exercise(
     ),
 )
 
-_OVERLAP = timedelta(hours=24)
-
-
-async def _rotate(ns: Namespace, db: Database, key_id: int, clock: FrozenClock) -> str:
-    try:
-        async with db.sessions() as session:
-            successor = await ns["rotate_key"](session, key_id, clock, _OVERLAP)
-    except LookupError:
-        successor = "LookupError (the key is active and was never rotated)"
-    expect(
-        isinstance(successor, str) and looks_like_api_key(successor),
-        "rotate_key(...)",
-        "the successor key's plaintext (a cdk_ key)",
-        repr(successor)[:40],
-    )
-    return str(successor)
-
 
 @rotation.case("both keys work during the overlap", positive=True)
 async def _(ns: Namespace) -> None:
     clock = FrozenClock()
-    async with _fresh_database() as (db, tenant_id):
-        old, old_id = await _issue(db, tenant_id, clock)
-        new = await _rotate(ns, db, old_id, clock)
+    async with fresh_database() as (db, tenant_id):
+        old, old_id = await issue(db, tenant_id, clock)
+        new = await rotate(ns, db, old_id, clock)
         expect(new != old, "comparing the successor with the old key", "a new key", "the same key")
         for moment in ("right after rotating", "23 hours later"):
             if moment == "23 hours later":
                 clock.advance(hours=23)
-            expect(await _is_valid(db, old, clock), f"the old key, {moment}", "accepted", "refused")
-            expect(await _is_valid(db, new, clock), f"the new key, {moment}", "accepted", "refused")
+            expect(await is_valid(db, old, clock), f"the old key, {moment}", "accepted", "refused")
+            expect(await is_valid(db, new, clock), f"the new key, {moment}", "accepted", "refused")
 
 
 @rotation.case("after the overlap the old key stops and the new one keeps working")
 async def _(ns: Namespace) -> None:
     clock = FrozenClock()
-    async with _fresh_database() as (db, tenant_id):
-        old, old_id = await _issue(db, tenant_id, clock)
-        new = await _rotate(ns, db, old_id, clock)
+    async with fresh_database() as (db, tenant_id):
+        old, old_id = await issue(db, tenant_id, clock)
+        new = await rotate(ns, db, old_id, clock)
         clock.advance(hours=24, minutes=1)
         expect(
-            not await _is_valid(db, old, clock),
+            not await is_valid(db, old, clock),
             "the old key 24 h 1 min after a rotation with a 24 h overlap",
             "refused",
             "still accepted",
         )
         expect(
-            await _is_valid(db, new, clock), "the new key at the same moment", "accepted", "refused"
+            await is_valid(db, new, clock), "the new key at the same moment", "accepted", "refused"
         )
 
 
 @rotation.case("the successor has the same tenant and exactly the same scopes")
 async def _(ns: Namespace) -> None:
     clock = FrozenClock()
-    async with _fresh_database() as (db, tenant_id):
-        _, old_id = await _issue(db, tenant_id, clock, ("docs:read", "docs:share"))
-        new = await _rotate(ns, db, old_id, clock)
+    async with fresh_database() as (db, tenant_id):
+        _, old_id = await issue(db, tenant_id, clock, ("docs:read", "docs:share"))
+        new = await rotate(ns, db, old_id, clock)
         async with db.sessions() as session:
             record = await verify_api_key(session, new, clock)
         expect(record is not None, "looking the successor up", "a stored, active key", "nothing")
@@ -670,8 +541,8 @@ async def _(ns: Namespace) -> None:
 @rotation.case("a key that expires before the overlap ends is not extended")
 async def _(ns: Namespace) -> None:
     clock = FrozenClock()
-    async with _fresh_database() as (db, tenant_id):
-        old, old_id = await _issue(db, tenant_id, clock)
+    async with fresh_database() as (db, tenant_id):
+        old, old_id = await issue(db, tenant_id, clock)
         async with db.sessions() as session:
             await session.execute(
                 update(ApiKey)
@@ -679,10 +550,10 @@ async def _(ns: Namespace) -> None:
                 .values(expires_at=clock.now() + timedelta(hours=1))
             )
             await session.commit()
-        await _rotate(ns, db, old_id, clock)
+        await rotate(ns, db, old_id, clock)
         clock.advance(hours=2)
         expect(
-            not await _is_valid(db, old, clock),
+            not await is_valid(db, old, clock),
             "an old key due to expire in 1 h, 2 h after a rotation with a 24 h overlap",
             "refused: rotation only ever shortens a key's life",
             "still accepted",
@@ -692,8 +563,8 @@ async def _(ns: Namespace) -> None:
 @rotation.case("a revoked key cannot be rotated back to life")
 async def _(ns: Namespace) -> None:
     clock = FrozenClock()
-    async with _fresh_database() as (db, tenant_id):
-        _, old_id = await _issue(db, tenant_id, clock)
+    async with fresh_database() as (db, tenant_id):
+        _, old_id = await issue(db, tenant_id, clock)
         async with db.sessions() as session:
             await session.execute(
                 update(ApiKey).where(ApiKey.id == old_id).values(revoked_at=clock.now())
@@ -702,10 +573,10 @@ async def _(ns: Namespace) -> None:
         outcome = "no error"
         try:
             async with db.sessions() as session:
-                await ns["rotate_key"](session, old_id, clock, _OVERLAP)
+                await ns["rotate_key"](session, old_id, clock, OVERLAP)
         except LookupError:
             outcome = "LookupError"
-        rows = await _stored_rows(db)
+        rows = await stored_rows(db)
         expect(
             outcome == "LookupError" and len(rows) == 1,
             "rotate_key(a revoked key)",
@@ -728,18 +599,18 @@ async def _(ns: Namespace) -> None:
                 session.add(tenant)
                 await session.commit()
                 tenant_id = tenant.id
-            _, old_id = await _issue(db, tenant_id, clock)
+            _, old_id = await issue(db, tenant_id, clock)
 
             async def attempt() -> str:
                 try:
                     async with db.sessions() as session:
-                        await ns["rotate_key"](session, old_id, clock, _OVERLAP)
+                        await ns["rotate_key"](session, old_id, clock, OVERLAP)
                 except LookupError:
                     return "LookupError"
                 return "successor"
 
             outcomes = await asyncio.gather(attempt(), attempt())
-            rows = await _stored_rows(db)
+            rows = await stored_rows(db)
         finally:
             await db.dispose()
     expect(
@@ -768,44 +639,11 @@ limits_ex = exercise(
 )
 
 
-class _RecordingLimiter(KeyLimiter):
-    """A real limiter that also remembers which counters were hit."""
-
-    def __init__(self, rate: str) -> None:
-        super().__init__(rate)
-        self.counters: list[str] = []
-
-    async def hit(self, name: str) -> RateDecision:
-        self.counters.append(name)
-        return await super().hit(name)
-
-
-@asynccontextmanager
-async def _limited_app(
-    ns: Namespace,
-) -> AsyncIterator[tuple[FastAPI, tuple[str, str], _RecordingLimiter]]:
-    clock = FrozenClock()
-    async with _fresh_database() as (db, tenant_id):
-        guard = ApiKeyGuard(db, clock)
-        limiter = _RecordingLimiter("3/minute")
-        app = FastAPI()
-
-        @app.get("/documents")
-        async def documents(
-            key: Annotated[KeyPrincipal, Depends(ns["limit_per_key"](limiter, guard.authenticate))],
-        ) -> dict[str, int]:
-            return {"key_id": key.key_id}
-
-        first, _ = await _issue(db, tenant_id, clock)
-        second, _ = await _issue(db, tenant_id, clock)
-        yield app, (first, second), limiter
-
-
 @limits_ex.case("requests within the budget get through, with the key", positive=True)
 async def _(ns: Namespace) -> None:
-    async with _limited_app(ns) as (app, (key, _), _):
+    async with limited_app(ns) as (app, (key, _), _):
         async with asgi_client(app) as client:
-            responses = [await client.get("/documents", headers=_bearer(key)) for _ in range(3)]
+            responses = [await client.get("/documents", headers=bearer(key)) for _ in range(3)]
     expect_equal(
         [response.status_code for response in responses],
         [200, 200, 200],
@@ -821,12 +659,12 @@ async def _(ns: Namespace) -> None:
 
 @limits_ex.case("each key has its own budget: a 4th request is 429, another key is unaffected")
 async def _(ns: Namespace) -> None:
-    async with _limited_app(ns) as (app, (busy, quiet), _):
+    async with limited_app(ns) as (app, (busy, quiet), _):
         async with asgi_client(app) as client:
-            statuses = [(await client.get("/documents", headers=_bearer(busy))).status_code]
+            statuses = [(await client.get("/documents", headers=bearer(busy))).status_code]
             for _ in range(3):
-                statuses.append((await client.get("/documents", headers=_bearer(busy))).status_code)
-            other = await client.get("/documents", headers=_bearer(quiet))
+                statuses.append((await client.get("/documents", headers=bearer(busy))).status_code)
+            other = await client.get("/documents", headers=bearer(quiet))
     expect_equal(statuses, [200, 200, 200, 429], "4 requests with one key, limit 3/minute")
     expect(
         other.status_code == 200,
@@ -838,11 +676,11 @@ async def _(ns: Namespace) -> None:
 
 @limits_ex.case("one key shares its budget across IP addresses")
 async def _(ns: Namespace) -> None:
-    async with _limited_app(ns) as (app, (key, _), _):
+    async with limited_app(ns) as (app, (key, _), _):
         statuses = []
         for address in ("198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"):
             async with asgi_client(app, client_ip=address) as client:
-                statuses.append((await client.get("/documents", headers=_bearer(key))).status_code)
+                statuses.append((await client.get("/documents", headers=bearer(key))).status_code)
     expect_equal(
         statuses, [200, 200, 200, 429], "4 requests with one key, each from a different IP"
     )
@@ -850,12 +688,12 @@ async def _(ns: Namespace) -> None:
 
 @limits_ex.case("responses carry RateLimit headers; a 429 carries Retry-After")
 async def _(ns: Namespace) -> None:
-    async with _limited_app(ns) as (app, (key, _), _):
+    async with limited_app(ns) as (app, (key, _), _):
         async with asgi_client(app) as client:
-            allowed = [await client.get("/documents", headers=_bearer(key)) for _ in range(1)]
+            allowed = [await client.get("/documents", headers=bearer(key)) for _ in range(1)]
             for _ in range(2):
-                allowed.append(await client.get("/documents", headers=_bearer(key)))
-            refused = await client.get("/documents", headers=_bearer(key))
+                allowed.append(await client.get("/documents", headers=bearer(key)))
+            refused = await client.get("/documents", headers=bearer(key))
     expect_equal(
         [response.headers.get("ratelimit-remaining") for response in allowed],
         ["2", "1", "0"],
@@ -872,9 +710,9 @@ async def _(ns: Namespace) -> None:
 
 @limits_ex.case("the limiter counts key ids, never the key itself")
 async def _(ns: Namespace) -> None:
-    async with _limited_app(ns) as (app, (key, _), limiter):
+    async with limited_app(ns) as (app, (key, _), limiter):
         async with asgi_client(app) as client:
-            await client.get("/documents", headers=_bearer(key))
+            await client.get("/documents", headers=bearer(key))
     leaking = [counter for counter in limiter.counters if "cdk_" in counter or key[-10:] in counter]
     expect(
         limiter.counters and not leaking,
@@ -903,36 +741,13 @@ webhooks = exercise(
     ),
 )
 
-_SECRET = "whsec_check-secret-for-04-7"
-_BODY = b'{"type":"document.shared","document_id":7}'
-
-
-def _reference_header(timestamp: int, body: bytes = _BODY, secret: str = _SECRET) -> str:
-    message = f"{timestamp}.".encode() + body
-    return f"t={timestamp},v1={hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()}"
-
-
-def _accept(receiver: Any, header: str | None, body: bytes = _BODY) -> object:
-    expect(
-        not inspect.iscoroutinefunction(receiver.accept),
-        "calling accept(header, body)",
-        "a plain method: this must be a plain function (no `async`)",
-        "an `async def`, which returns a coroutine instead of True or False",
-    )
-    try:
-        return receiver.accept(header, body)
-    except NotImplementedError:
-        raise  # the stub: not started yet
-    except Exception as error:  # the task says: malformed → False, never raise
-        return f"an exception ({type(error).__name__}) instead of True or False"
-
 
 @webhooks.case("sign_webhook produces t=<unix>,v1=<hex HMAC-SHA256 of 't.body'>", positive=True)
 def _(ns: Namespace) -> None:
     timestamp = int(FrozenClock().time())
-    produced = _plain(ns, "sign_webhook")(_SECRET, _BODY, timestamp)
+    produced = plain(ns, "sign_webhook")(SECRET, BODY, timestamp)
     expect(
-        produced == _reference_header(timestamp),
+        produced == reference_header(timestamp),
         f"sign_webhook(secret, body, {timestamp})",
         "t=<timestamp>,v1=<hex HMAC-SHA256 over '<timestamp>.' + body>",
         repr(produced)[:90],
@@ -942,42 +757,42 @@ def _(ns: Namespace) -> None:
 @webhooks.case("a fresh, genuine delivery is accepted", positive=True)
 def _(ns: Namespace) -> None:
     clock = FrozenClock()
-    receiver = ns["WebhookReceiver"](_SECRET, clock)
-    verdict = _accept(receiver, _reference_header(int(clock.time())))
+    receiver = ns["WebhookReceiver"](SECRET, clock)
+    verdict = accept(receiver, reference_header(int(clock.time())))
     expect(verdict is True, "accept(a delivery signed just now)", "True", verdict)
 
 
 @webhooks.case("forged, tampered and malformed deliveries are refused")
 def _(ns: Namespace) -> None:
     clock = FrozenClock()
-    receiver = ns["WebhookReceiver"](_SECRET, clock)
+    receiver = ns["WebhookReceiver"](SECRET, clock)
     now = int(clock.time())
-    good = _reference_header(now)
+    good = reference_header(now)
     attempts: dict[str, tuple[str | None, bytes]] = {
-        "a body changed after signing": (good, _BODY.replace(b"7", b"8")),
+        "a body changed after signing": (good, BODY.replace(b"7", b"8")),
         "a signature made with another secret": (
-            _reference_header(now, secret="whsec_other"),
-            _BODY,
+            reference_header(now, secret="whsec_other"),
+            BODY,
         ),
-        "the timestamp changed in the header": (good.replace(f"t={now}", f"t={now + 1}"), _BODY),
-        "no header": (None, _BODY),
-        "an empty header": ("", _BODY),
-        "a header without t=": (good.split(",")[1], _BODY),
-        "t=yesterday": (f"t=yesterday,{good.split(',')[1]}", _BODY),
-        "v1=zz": (f"t={now},v1=zz", _BODY),
+        "the timestamp changed in the header": (good.replace(f"t={now}", f"t={now + 1}"), BODY),
+        "no header": (None, BODY),
+        "an empty header": ("", BODY),
+        "a header without t=": (good.split(",")[1], BODY),
+        "t=yesterday": (f"t=yesterday,{good.split(',')[1]}", BODY),
+        "v1=zz": (f"t={now},v1=zz", BODY),
     }
     for label, (header, body) in attempts.items():
-        verdict = _accept(receiver, header, body)
+        verdict = accept(receiver, header, body)
         expect(verdict is False, f"accept({label})", "False", verdict)
 
 
 @webhooks.case("deliveries outside the 5-minute window are refused")
 def _(ns: Namespace) -> None:
     clock = FrozenClock()
-    receiver = ns["WebhookReceiver"](_SECRET, clock)
+    receiver = ns["WebhookReceiver"](SECRET, clock)
     now = int(clock.time())
     for offset, expected in ((-299, True), (-301, False), (-86_400, False), (400, False)):
-        verdict = _accept(receiver, _reference_header(now + offset))
+        verdict = accept(receiver, reference_header(now + offset))
         when = f"{abs(offset)} s {'ago' if offset < 0 else 'in the future'}"
         expect(verdict is expected, f"accept(a delivery signed {when})", str(expected), verdict)
 
@@ -985,41 +800,24 @@ def _(ns: Namespace) -> None:
 @webhooks.case("a replayed delivery is refused; a new one is accepted")
 def _(ns: Namespace) -> None:
     clock = FrozenClock()
-    receiver = ns["WebhookReceiver"](_SECRET, clock)
-    header = _reference_header(int(clock.time()))
-    first, replay = _accept(receiver, header), _accept(receiver, header)
+    receiver = ns["WebhookReceiver"](SECRET, clock)
+    header = reference_header(int(clock.time()))
+    first, replay = accept(receiver, header), accept(receiver, header)
     expect(first is True, "accept(a genuine delivery), first time", "True", first)
     expect(replay is False, "accept(the same delivery again)", "False: a replay", replay)
     clock.advance(seconds=30)
-    fresh = _accept(receiver, _reference_header(int(clock.time())))
+    fresh = accept(receiver, reference_header(int(clock.time())))
     expect(fresh is True, "accept(a new delivery 30 s later)", "True", fresh)
-
-
-def _remembered(receiver: Any) -> int:
-    """How many entries the receiver holds in its containers (one level of nesting too)."""
-    total = 0
-    for value in vars(receiver).values():
-        if isinstance(value, str | bytes):
-            continue
-        if hasattr(value, "__len__"):
-            total += len(value)
-        elif hasattr(value, "__dict__"):
-            total += sum(
-                len(inner)
-                for inner in vars(value).values()
-                if hasattr(inner, "__len__") and not isinstance(inner, str | bytes)
-            )
-    return total
 
 
 @webhooks.case("the replay memory forgets deliveries the window already refuses")
 def _(ns: Namespace) -> None:
     clock = FrozenClock()
-    receiver = ns["WebhookReceiver"](_SECRET, clock)
+    receiver = ns["WebhookReceiver"](SECRET, clock)
     refused = []
     for number in range(600):
         body = b'{"delivery":%d}' % number
-        if _accept(receiver, _reference_header(int(clock.time()), body), body) is not True:
+        if accept(receiver, reference_header(int(clock.time()), body), body) is not True:
             refused.append(number + 1)
         clock.advance(seconds=10)
     expect(
@@ -1028,53 +826,22 @@ def _(ns: Namespace) -> None:
         "all accepted",
         f"delivery {refused[0]} refused" if refused else "",
     )
-    remembered = _remembered(receiver)
+    kept = remembered(receiver)
     expect(
-        remembered <= 100,
+        kept <= 100,
         "counting what the receiver still remembers after those 600 deliveries (100 minutes)",
         "only the ~30 deliveries whose timestamps are still inside the 5-minute window",
-        f"{remembered} entries: a memory that grows with every delivery ever received",
+        f"{kept} entries: a memory that grows with every delivery ever received",
     )
-
-
-@contextmanager
-def _compare_digest_answering(receiver: Any, answer: bool) -> Iterator[list[int]]:
-    """Make hmac.compare_digest (however the learner reaches it) answer ``answer``; count calls.
-
-    A receiver whose decision follows compare_digest must then refuse a genuine delivery
-    (answer False) and accept a forged one (answer True). A stray compare_digest call next to
-    an ``==`` that really decides cannot pass both.
-    """
-    calls: list[int] = []
-
-    def forced(left: Any, right: Any) -> bool:
-        calls.append(1)
-        return answer
-
-    method_globals: dict[str, Any] = getattr(type(receiver).accept, "__globals__", {})
-    originals = [(hmac, hmac.compare_digest), (secrets, secrets.compare_digest)]
-    for module, _ in originals:
-        module.compare_digest = forced  # type: ignore[attr-defined]
-    had_name = "compare_digest" in method_globals
-    previous = method_globals.get("compare_digest")
-    if had_name:
-        method_globals["compare_digest"] = forced
-    try:
-        yield calls
-    finally:
-        for module, original in originals:
-            module.compare_digest = original  # type: ignore[attr-defined]
-        if had_name:
-            method_globals["compare_digest"] = previous
 
 
 @webhooks.case("the comparison that decides is hmac.compare_digest (never ==)")
 def _(ns: Namespace) -> None:
     clock = FrozenClock()
     now = int(clock.time())
-    with _compare_digest_answering(ns["WebhookReceiver"](_SECRET, clock), False) as calls:
-        receiver = ns["WebhookReceiver"](_SECRET, clock)
-        genuine = _accept(receiver, _reference_header(now))
+    with compare_digest_answering(ns["WebhookReceiver"](SECRET, clock), False) as calls:
+        receiver = ns["WebhookReceiver"](SECRET, clock)
+        genuine = accept(receiver, reference_header(now))
     expect(
         bool(calls),
         "watching how accept(a genuine delivery) compares the signature",
@@ -1088,9 +855,9 @@ def _(ns: Namespace) -> None:
         f"{genuine}: another comparison (== ?) decided, and == leaks timing",
     )
     forged = f"t={now},v1={'0' * 64}"
-    with _compare_digest_answering(ns["WebhookReceiver"](_SECRET, clock), True):
-        receiver = ns["WebhookReceiver"](_SECRET, clock)
-        verdict = _accept(receiver, forged)
+    with compare_digest_answering(ns["WebhookReceiver"](SECRET, clock), True):
+        receiver = ns["WebhookReceiver"](SECRET, clock)
+        verdict = accept(receiver, forged)
     expect(
         verdict is True,
         "accept(a well-formed forged delivery) while hmac.compare_digest was made to answer"

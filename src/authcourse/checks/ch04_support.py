@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import text
 
 from authcourse.checks import expect
-from authcourse.checks.core import Namespace
+from authcourse.checks.core import CheckFailed, Namespace
 from authcourse.clock import FrozenClock
 from clouddocs.apikeys import (
     ApiKey,
@@ -93,6 +93,18 @@ def body_bits(key: str) -> str:
     return key[len("cdk_live_") : -6]
 
 
+def coroutine_function(ns: Namespace, name: str) -> Any:
+    """The learner's ``name``, refused in plain words unless it is an ``async def``."""
+    function = ns[name]
+    expect(
+        inspect.iscoroutinefunction(function),
+        f"calling {name}(...)",
+        "an `async def`: it awaits the database session",
+        "a plain function (write `async def` and `await` the session calls)",
+    )
+    return function
+
+
 def plain(ns: Namespace, name: str) -> Any:
     """The learner's ``name``, refused in plain words if it was written as ``async def``."""
     function = ns[name]
@@ -162,7 +174,7 @@ OVERLAP = timedelta(hours=24)
 async def rotate(ns: Namespace, db: Database, key_id: int, clock: FrozenClock) -> str:
     try:
         async with db.sessions() as session:
-            successor = await ns["rotate_key"](session, key_id, clock, OVERLAP)
+            successor = await coroutine_function(ns, "rotate_key")(session, key_id, clock, OVERLAP)
     except LookupError:
         successor = "LookupError (the key is active and was never rotated)"
     expect(
@@ -227,8 +239,8 @@ def accept(receiver: Any, header: str | None, body: bytes = BODY) -> object:
     )
     try:
         return receiver.accept(header, body)
-    except NotImplementedError:
-        raise  # the stub: not started yet
+    except (NotImplementedError, CheckFailed):
+        raise  # the stub (not started yet) or a plain-words failure
     except Exception as error:  # the task says: malformed → False, never raise
         return f"an exception ({type(error).__name__}) instead of True or False"
 

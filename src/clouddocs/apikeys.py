@@ -623,9 +623,11 @@ def scope_requirement(
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
-#: Key ids are 64-bit integers in the database: a larger id in a URL is a 422, not a crash
-#: (SQLite raises OverflowError on an integer it cannot store, which would be a 500).
-KeyId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+from clouddocs.db import MAX_ROW_ID
+
+#: Key ids are bounded by what every supported database stores (PostgreSQL's INTEGER is 32-bit):
+#: a larger id in a URL is a 422, not a driver error (a 500).
+KeyId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 def _header(description: str) -> dict[str, Any]:

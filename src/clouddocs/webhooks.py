@@ -234,7 +234,8 @@ class WebhookVerifier:
         try:
             async with self.db.engine.begin() as connection:
                 await connection.execute(
-                    delete(ReceivedDelivery).where(ReceivedDelivery.forget_after < now)
+                    # int(): the column is an integer (PostgreSQL drivers refuse a float).
+                    delete(ReceivedDelivery).where(ReceivedDelivery.forget_after < int(now))
                 )
                 await connection.execute(
                     insert(ReceivedDelivery).values(

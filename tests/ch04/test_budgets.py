@@ -83,7 +83,7 @@ async def test_last_used_is_written_at_most_once_a_minute(database_url: str) -> 
         app = create_api_key_app(ApiKeyGuard(b.db, b.clock))
         writes_per_request = []
         async with asgi_client(app) as client:
-            for step in range(6):
+            for _ in range(6):
                 with count_statements(b.db.engine) as sql, count_aiosqlite_calls() as calls:
                     await client.get("/documents", headers=b.headers)
                 writes_per_request.append(len(sql.writes))

@@ -78,4 +78,9 @@ KNOWN_WRONG: list[tuple[str, dict[str, Any], str]] = [
         "forged, tampered and malformed",
     ),
     ("04.7", {"WebhookReceiver": wrong.ReceiverThatNeverForgets}, "the replay memory forgets"),
+    (
+        "04.7",
+        {"WebhookReceiver": wrong.ReceiverKeyedOnTimestampAndBody},
+        "the same event sent twice",
+    ),
 ]

@@ -387,104 +387,6 @@ def limit_without_headers(limiter: KeyLimiter, authenticate: Dependency) -> Depe
     return dependency
 
 
-# --------------------------------------------------------------------------- 04.7
-
-TOLERANCE = 300
-
-
-def _mac(secret: str, message: bytes) -> str:
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
-def sign_body_only(secret: str, body: bytes, timestamp: int) -> str:
-    """The timestamp rides along but is not signed: anyone can refresh an old delivery."""
-    return f"t={timestamp},v1={_mac(secret, body)}"
-
-
-def _parse(header: str | None) -> tuple[int, str] | None:
-    fields = dict(item.partition("=")[::2] for item in (header or "").split(","))
-    timestamp, signature = fields.get("t", ""), fields.get("v1", "")
-    if not (timestamp.isascii() and timestamp.isdigit()) or not signature:
-        return None
-    return int(timestamp), signature
-
-
-class ReceiverWithoutWindow:
-    """Checks the MAC over t.body and remembers signatures, but accepts any age."""
-
-    def __init__(self, secret: str, clock: Clock) -> None:
-        self.secret, self.clock, self.seen = secret, clock, set[str]()
-
-    def accept(self, header: str | None, body: bytes) -> bool:
-        parsed = _parse(header)
-        if parsed is None:
-            return False
-        timestamp, signature = parsed
-        expected = _mac(self.secret, f"{timestamp}.".encode() + body)
-        if not hmac.compare_digest(expected, signature) or signature in self.seen:
-            return False
-        self.seen.add(signature)
-        return True
-
-
-class ReceiverWithoutReplayMemory:
-    """Window and MAC are right; the same delivery is accepted as often as it is sent."""
-
-    def __init__(self, secret: str, clock: Clock) -> None:
-        self.secret, self.clock = secret, clock
-
-    def accept(self, header: str | None, body: bytes) -> bool:
-        parsed = _parse(header)
-        if parsed is None:
-            return False
-        timestamp, signature = parsed
-        if abs(self.clock.time() - timestamp) > TOLERANCE:
-            return False
-        return hmac.compare_digest(_mac(self.secret, f"{timestamp}.".encode() + body), signature)
-
-
-class ReceiverWithEquals:
-    """Everything right except `==`, which stops at the first differing character."""
-
-    def __init__(self, secret: str, clock: Clock) -> None:
-        self.secret, self.clock, self.seen = secret, clock, set[str]()
-
-    def accept(self, header: str | None, body: bytes) -> bool:
-        parsed = _parse(header)
-        if parsed is None:
-            return False
-        timestamp, signature = parsed
-        if abs(self.clock.time() - timestamp) > TOLERANCE:
-            return False
-        if _mac(self.secret, f"{timestamp}.".encode() + body) != signature:
-            return False
-        if signature in self.seen:
-            return False
-        self.seen.add(signature)
-        return True
-
-
-class ReceiverThatNeverForgets:
-    """Window, MAC and replay check are right, but every signature is kept forever: memory
-    grows with each delivery until the process runs out of it."""
-
-    def __init__(self, secret: str, clock: Clock) -> None:
-        self.secret, self.clock, self.seen = secret, clock, set[str]()
-
-    def accept(self, header: str | None, body: bytes) -> bool:
-        parsed = _parse(header)
-        if parsed is None:
-            return False
-        timestamp, signature = parsed
-        if abs(self.clock.time() - timestamp) > TOLERANCE:
-            return False
-        expected = _mac(self.secret, f"{timestamp}.".encode() + body)
-        if not hmac.compare_digest(expected, signature) or signature in self.seen:
-            return False
-        self.seen.add(signature)
-        return True
-
-
 def limit_refusing_everything(limiter: KeyLimiter, authenticate: Dependency) -> Dependency:
     """Every request is "over the limit": the refusal cases pass, nothing else does."""
 
@@ -516,14 +418,6 @@ async def rotate_refusing_everything(
     session: AsyncSession, old_key_id: int, clock: Clock, overlap: timedelta
 ) -> str:
     raise LookupError(old_key_id)
-
-
-class ReceiverRefusingEverything:
-    def __init__(self, secret: str, clock: Clock) -> None:
-        self.secret, self.clock = secret, clock
-
-    def accept(self, header: str | None, body: bytes) -> bool:
-        return False
 
 
 # --------------------------------------------------------------------------- issue 11 findings
@@ -593,72 +487,144 @@ async def rotate_read_then_write(
     return new.plaintext
 
 
-class ReceiverDefaultingMissingTimestamp:
-    """Takes a missing t= as "now": a signature stripped of its timestamp is accepted."""
+# --------------------------------------------------------------------------- 04.7
+
+TOLERANCE = 300
+
+
+def _mac(secret: str, message: bytes) -> str:
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _signed(timestamp: int, delivery_id: str, body: bytes) -> bytes:
+    return f"{timestamp}.{delivery_id}.".encode() + body
+
+
+def sign_body_only(secret: str, body: bytes, timestamp: int, delivery_id: str) -> str:
+    """The timestamp and id ride along but are not signed: anyone can refresh a delivery."""
+    return f"t={timestamp},id={delivery_id},v1={_mac(secret, body)}"
+
+
+def _parse(header: str | None) -> tuple[int, str, str] | None:
+    fields = dict(item.partition("=")[::2] for item in (header or "").split(","))
+    timestamp, delivery_id, signature = (
+        fields.get("t", ""),
+        fields.get("id", ""),
+        fields.get("v1", ""),
+    )
+    if not (timestamp.isascii() and timestamp.isdigit()) or not delivery_id or not signature:
+        return None
+    return int(timestamp), delivery_id, signature
+
+
+class _Receiver:
+    """The right receiver; each known-wrong one below changes one step."""
 
     def __init__(self, secret: str, clock: Clock) -> None:
         self.secret, self.clock, self.seen = secret, clock, dict[str, float]()
 
     def accept(self, header: str | None, body: bytes) -> bool:
-        fields = dict(item.partition("=")[::2] for item in (header or "").split(","))
-        now = self.clock.time()
-        timestamp_text, signature = fields.get("t") or str(int(now)), fields.get("v1", "")
-        if not timestamp_text.isdigit():
-            return False
-        timestamp = int(timestamp_text)
-        if abs(now - timestamp) > TOLERANCE:
-            return False
-        expected = _mac(self.secret, f"{timestamp}.".encode() + body)
-        if not hmac.compare_digest(expected.encode(), signature.encode()):
-            return False
-        self.seen = {sig: until for sig, until in self.seen.items() if until >= now}
-        if signature in self.seen:
-            return False
-        self.seen[signature] = timestamp + TOLERANCE
-        return True
-
-
-class ReceiverRaisingOnMalformed:
-    """Right for good headers, but int("yesterday") raises instead of refusing."""
-
-    def __init__(self, secret: str, clock: Clock) -> None:
-        self.secret, self.clock, self.seen = secret, clock, dict[str, float]()
-
-    def accept(self, header: str | None, body: bytes) -> bool:
-        fields = dict(item.partition("=")[::2] for item in (header or "").split(","))
-        timestamp, signature = int(fields["t"]), fields["v1"]
-        now = self.clock.time()
-        if abs(now - timestamp) > TOLERANCE:
-            return False
-        expected = _mac(self.secret, f"{timestamp}.".encode() + body)
-        if not hmac.compare_digest(expected, signature):
-            return False
-        self.seen = {sig: until for sig, until in self.seen.items() if until >= now}
-        if signature in self.seen:
-            return False
-        self.seen[signature] = timestamp + TOLERANCE
-        return True
-
-
-class ReceiverWithDecoyCompare:
-    """Calls hmac.compare_digest on the way, then lets == decide: still a timing leak."""
-
-    def __init__(self, secret: str, clock: Clock) -> None:
-        self.secret, self.clock, self.seen = secret, clock, dict[str, float]()
-
-    def accept(self, header: str | None, body: bytes) -> bool:
-        parsed = _parse(header)
+        parsed = self.parse(header)
         if parsed is None:
             return False
-        timestamp, signature = parsed
+        timestamp, delivery_id, signature = parsed
         now = self.clock.time()
-        if abs(now - timestamp) > TOLERANCE:
+        if not self.fresh(now, timestamp):
             return False
-        hmac.compare_digest(signature, signature)  # the decoy: its answer is ignored
-        if _mac(self.secret, f"{timestamp}.".encode() + body) != signature:
+        if not self.matches(_mac(self.secret, _signed(timestamp, delivery_id, body)), signature):
             return False
-        self.seen = {sig: until for sig, until in self.seen.items() if until >= now}
-        if signature in self.seen:
+        return self.first_time(self.replay_key(timestamp, delivery_id, body), timestamp, now)
+
+    def parse(self, header: str | None) -> tuple[int, str, str] | None:
+        return _parse(header)
+
+    def fresh(self, now: float, timestamp: int) -> bool:
+        return abs(now - timestamp) <= TOLERANCE
+
+    def matches(self, expected: str, signature: str) -> bool:
+        return hmac.compare_digest(expected.encode(), signature.encode())
+
+    def replay_key(self, timestamp: int, delivery_id: str, body: bytes) -> str:
+        return delivery_id
+
+    def first_time(self, key: str, timestamp: int, now: float) -> bool:
+        self.seen = {seen: until for seen, until in self.seen.items() if until >= now}
+        if key in self.seen:
             return False
-        self.seen[signature] = timestamp + TOLERANCE
+        self.seen[key] = timestamp + TOLERANCE
         return True
+
+
+class ReceiverWithoutWindow(_Receiver):
+    """Checks the MAC and remembers ids, but accepts a delivery of any age."""
+
+    def fresh(self, now: float, timestamp: int) -> bool:
+        return True
+
+    def first_time(self, key: str, timestamp: int, now: float) -> bool:
+        if key in self.seen:
+            return False
+        self.seen[key] = timestamp + TOLERANCE
+        return True
+
+
+class ReceiverWithoutReplayMemory(_Receiver):
+    """Window and MAC are right; the same delivery is accepted as often as it is sent."""
+
+    def first_time(self, key: str, timestamp: int, now: float) -> bool:
+        return True
+
+
+class ReceiverWithEquals(_Receiver):
+    """Everything right except `==`, which stops at the first differing character."""
+
+    def matches(self, expected: str, signature: str) -> bool:
+        return expected == signature
+
+
+class ReceiverWithDecoyCompare(_Receiver):
+    """Calls hmac.compare_digest on the way, then lets == decide: still a timing leak."""
+
+    def matches(self, expected: str, signature: str) -> bool:
+        hmac.compare_digest(signature, signature)  # the decoy: its answer is ignored
+        return expected == signature
+
+
+class ReceiverThatNeverForgets(_Receiver):
+    """Every id is kept forever: memory grows with each delivery until the process dies."""
+
+    def first_time(self, key: str, timestamp: int, now: float) -> bool:
+        if key in self.seen:
+            return False
+        self.seen[key] = timestamp + TOLERANCE
+        return True
+
+
+class ReceiverKeyedOnTimestampAndBody(_Receiver):
+    """Recognises replays by t + body: the same event sent twice in a second is lost."""
+
+    def replay_key(self, timestamp: int, delivery_id: str, body: bytes) -> str:
+        return hashlib.sha256(f"{timestamp}.".encode() + body).hexdigest()
+
+
+class ReceiverDefaultingMissingTimestamp(_Receiver):
+    """Takes a missing t= as "now": a signature stripped of its timestamp is accepted."""
+
+    def parse(self, header: str | None) -> tuple[int, str, str] | None:
+        fields = dict(item.partition("=")[::2] for item in (header or "").split(","))
+        if "t" not in fields:
+            header = f"t={int(self.clock.time())}," + (header or "")
+        return _parse(header)
+
+
+class ReceiverRaisingOnMalformed(_Receiver):
+    """Right for good headers, but int("yesterday") raises instead of refusing."""
+
+    def parse(self, header: str | None) -> tuple[int, str, str] | None:
+        fields = dict(item.partition("=")[::2] for item in (header or "").split(","))
+        return int(fields["t"]), fields["id"], fields["v1"]
+
+
+class ReceiverRefusingEverything(_Receiver):
+    def accept(self, header: str | None, body: bytes) -> bool:
+        return False

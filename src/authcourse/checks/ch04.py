@@ -731,27 +731,31 @@ webhooks = exercise(
     points=3,
     needs=("sign_webhook", "WebhookReceiver"),
     hints=(
-        "sign_webhook: hmac.new(secret.encode(), f'{timestamp}.'.encode() + body, "
-        "hashlib.sha256).hexdigest(), returned as f't={timestamp},v1={signature}'.",
+        "sign_webhook: hmac.new(secret.encode(), f'{timestamp}.{delivery_id}.'.encode() + body, "
+        "hashlib.sha256).hexdigest(), returned as f't={timestamp},id={delivery_id},v1={signature}'.",
         "accept: parse defensively (any malformed header → False), refuse |now - t| > 300, "
         "compare with hmac.compare_digest.",
-        "Remember each accepted signature until its timestamp leaves the window; "
-        "a signature seen before → False.",
-        "Keep the memory in an attribute (e.g. a dict signature → timestamp + 300) and drop "
+        "Remember each accepted delivery id until its timestamp leaves the window; "
+        "an id seen before → False. Not the signature or t + body: the same event sent twice "
+        "in one second is two deliveries.",
+        "Keep the memory in an attribute (e.g. a dict delivery id → timestamp + 300) and drop "
         "the entries whose time has passed on each accept: it stays the size of one window.",
     ),
 )
 
 
-@webhooks.case("sign_webhook produces t=<unix>,v1=<hex HMAC-SHA256 of 't.body'>", positive=True)
+@webhooks.case(
+    "sign_webhook produces t=<unix>,id=<delivery id>,v1=<hex HMAC-SHA256 of 't.id.body'>",
+    positive=True,
+)
 def _(ns: Namespace) -> None:
-    timestamp = int(FrozenClock().time())
-    produced = plain(ns, "sign_webhook")(SECRET, BODY, timestamp)
+    timestamp, delivery_id = int(FrozenClock().time()), "dlv_check-delivery-id-0001"
+    produced = plain(ns, "sign_webhook")(SECRET, BODY, timestamp, delivery_id)
     expect(
-        produced == reference_header(timestamp),
-        f"sign_webhook(secret, body, {timestamp})",
-        "t=<timestamp>,v1=<hex HMAC-SHA256 over '<timestamp>.' + body>",
-        repr(produced)[:90],
+        produced == reference_header(timestamp, delivery_id=delivery_id),
+        f"sign_webhook(secret, body, {timestamp}, {delivery_id!r})",
+        "t=<timestamp>,id=<delivery id>,v1=<hex HMAC-SHA256 over '<timestamp>.<id>.' + body>",
+        repr(produced)[:110],
     )
 
 
@@ -776,11 +780,12 @@ def _(ns: Namespace) -> None:
             BODY,
         ),
         "the timestamp changed in the header": (good.replace(f"t={now}", f"t={now + 1}"), BODY),
+        "the delivery id changed in the header": (good.replace(",id=dlv_", ",id=dlv_x"), BODY),
         "no header": (None, BODY),
         "an empty header": ("", BODY),
-        "a header without t=": (good.split(",")[1], BODY),
-        "t=yesterday": (f"t=yesterday,{good.split(',')[1]}", BODY),
-        "v1=zz": (f"t={now},v1=zz", BODY),
+        "a header without t=": (good.split(",", 1)[1], BODY),
+        "t=yesterday": (f"t=yesterday,{good.split(',', 1)[1]}", BODY),
+        "v1=zz": (f"t={now},id=dlv_x,v1=zz", BODY),
     }
     for label, (header, body) in attempts.items():
         verdict = accept(receiver, header, body)
@@ -809,6 +814,20 @@ def _(ns: Namespace) -> None:
     clock.advance(seconds=30)
     fresh = accept(receiver, reference_header(int(clock.time())))
     expect(fresh is True, "accept(a new delivery 30 s later)", "True", fresh)
+
+
+@webhooks.case("the same event sent twice in one second is two deliveries, both accepted")
+def _(ns: Namespace) -> None:
+    clock = FrozenClock()
+    receiver = ns["WebhookReceiver"](SECRET, clock)
+    now = int(clock.time())
+    verdicts = [accept(receiver, reference_header(now)) for _ in range(2)]
+    expect(
+        verdicts == [True, True],
+        "accept(the same body, same second, two delivery ids)",
+        "[True, True]: replays are recognised by their delivery id, not by t + body",
+        repr(verdicts),
+    )
 
 
 @webhooks.case("the replay memory forgets deliveries the window already refuses")
@@ -855,7 +874,7 @@ def _(ns: Namespace) -> None:
         "False: the verdict must follow compare_digest",
         f"{genuine}: another comparison (== ?) decided, and == leaks timing",
     )
-    forged = f"t={now},v1={'0' * 64}"
+    forged = f"t={now},id=dlv_forged-by-the-check-01,v1={'0' * 64}"
     with compare_digest_answering(ns["WebhookReceiver"](SECRET, clock), True):
         receiver = ns["WebhookReceiver"](SECRET, clock)
         verdict = accept(receiver, forged)

@@ -225,9 +225,18 @@ SECRET = "whsec_check-secret-for-04-7"
 BODY = b'{"type":"document.shared","document_id":7}'
 
 
-def reference_header(timestamp: int, body: bytes = BODY, secret: str = SECRET) -> str:
-    message = f"{timestamp}.".encode() + body
-    return f"t={timestamp},v1={hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()}"
+def new_delivery_id() -> str:
+    return "dlv_" + secrets.token_urlsafe(16)
+
+
+def reference_header(
+    timestamp: int, body: bytes = BODY, secret: str = SECRET, delivery_id: str | None = None
+) -> str:
+    """The header the lab's sign_webhook must produce (a fresh delivery id by default)."""
+    delivery_id = delivery_id or new_delivery_id()
+    message = f"{timestamp}.{delivery_id}.".encode() + body
+    signature = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return f"t={timestamp},id={delivery_id},v1={signature}"
 
 
 def accept(receiver: Any, header: str | None, body: bytes = BODY) -> object:

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from argon2 import PasswordHasher
 from fastapi import Depends, HTTPException, Request, Response
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authcourse.clock import Clock
@@ -25,6 +25,7 @@ from clouddocs.apikeys import (
     BASE62_ALPHABET,
     KEY_PREFIXES,
     ApiKey,
+    KeyLimiter,
     KeyPrincipal,
     as_utc,
     display_hint,
@@ -33,7 +34,7 @@ from clouddocs.apikeys import (
     key_checksum,
     looks_like_api_key,
 )
-from clouddocs.ratelimit import RateLimiter, rate_limit_headers, too_many_requests
+from clouddocs.ratelimit import rate_limit_headers, too_many_requests
 
 Dependency = Callable[..., Awaitable[Any]]
 
@@ -133,7 +134,7 @@ async def verify_argon2_every_row(
 async def store_without_expiry(
     session: AsyncSession, *, tenant_id: int, scopes: list[str], clock: Clock
 ) -> str:
-    """Keys that live forever."""
+    """Keys that live a century: as good as forever (the column refuses a missing end)."""
     key = generate_api_key()
     session.add(
         ApiKey(
@@ -143,7 +144,7 @@ async def store_without_expiry(
             hint=display_hint(key),
             scopes="docs:read",
             created_at=clock.now(),
-            expires_at=None,
+            expires_at=clock.now() + timedelta(days=36_500),
         )
     )
     await session.commit()
@@ -344,12 +345,12 @@ async def rotate_revoked_too(
 
 
 def _limit(
-    limiter: RateLimiter, authenticate: Dependency, counter: Callable[..., str]
+    limiter: KeyLimiter, authenticate: Dependency, counter: Callable[..., str]
 ) -> Dependency:
     async def dependency(
         key: Annotated[KeyPrincipal, Depends(authenticate)], request: Request, response: Response
     ) -> KeyPrincipal:
-        decision = limiter.hit(counter(key, request))
+        decision = await limiter.hit(counter(key, request))
         if not decision.allowed:
             raise too_many_requests(decision)
         response.headers.update(rate_limit_headers(decision))
@@ -358,48 +359,132 @@ def _limit(
     return dependency
 
 
-def limit_per_ip(limiter: RateLimiter, authenticate: Dependency) -> Dependency:
+def limit_per_ip(limiter: KeyLimiter, authenticate: Dependency) -> Dependency:
     """Counts the client's IP: integrations behind one NAT starve each other."""
     return _limit(limiter, authenticate, lambda key, request: f"ip:{request.client.host}")
 
 
-def limit_per_key_and_ip(limiter: RateLimiter, authenticate: Dependency) -> Dependency:
+def limit_per_key_and_ip(limiter: KeyLimiter, authenticate: Dependency) -> Dependency:
     """One budget per key *and* IP: a client spread over many IPs gets many budgets."""
     return _limit(
         limiter, authenticate, lambda key, request: f"api-key:{key.key_id}:{request.client.host}"
     )
 
 
-def limit_by_plaintext_key(limiter: RateLimiter, authenticate: Dependency) -> Dependency:
+def limit_by_plaintext_key(limiter: KeyLimiter, authenticate: Dependency) -> Dependency:
     """Uses the presented key as the counter name: Redis now stores every key in clear."""
     return _limit(limiter, authenticate, lambda key, request: request.headers["authorization"])
 
 
-def limit_on_the_event_loop(limiter: RateLimiter, authenticate: Dependency) -> Dependency:
-    """Right counter, right headers, but `hit` runs on the event loop: with Redis storage
-    every request of the worker waits for each round trip."""
-
-    async def dependency(
-        key: Annotated[KeyPrincipal, Depends(authenticate)], response: Response
-    ) -> KeyPrincipal:
-        decision = limiter.hit(f"api-key:{key.key_id}")
-        if not decision.allowed:
-            raise too_many_requests(decision)
-        response.headers.update(rate_limit_headers(decision))
-        return key
-
-    return dependency
-
-
-def limit_without_headers(limiter: RateLimiter, authenticate: Dependency) -> Dependency:
+def limit_without_headers(limiter: KeyLimiter, authenticate: Dependency) -> Dependency:
     """Counts correctly but tells clients nothing: a bare 429, no Retry-After."""
 
     async def dependency(key: Annotated[KeyPrincipal, Depends(authenticate)]) -> KeyPrincipal:
-        if not limiter.hit(f"api-key:{key.key_id}").allowed:
+        if not (await limiter.hit(f"api-key:{key.key_id}")).allowed:
             raise HTTPException(429, "slow down")
         return key
 
     return dependency
+
+
+def limit_refusing_everything(limiter: KeyLimiter, authenticate: Dependency) -> Dependency:
+    """Every request is "over the limit": the refusal cases pass, nothing else does."""
+
+    async def dependency(key: Annotated[KeyPrincipal, Depends(authenticate)]) -> KeyPrincipal:
+        raise HTTPException(429, "slow down", headers={"Retry-After": "60"})
+
+    return dependency
+
+
+# --------------------------------------------------------------------------- refuse everything
+
+
+def checksum_refusing_everything(candidate: str) -> bool:
+    """Says False to everything: typos are refused, and so are real keys."""
+    return False
+
+
+async def verify_refusing_everything(
+    session: AsyncSession, presented: str, clock: Clock
+) -> ApiKey | None:
+    return None
+
+
+def read_key_refusing_everything(request: Request) -> str:
+    raise HTTPException(401, "no", headers={"WWW-Authenticate": 'Bearer realm="clouddocs"'})
+
+
+async def rotate_refusing_everything(
+    session: AsyncSession, old_key_id: int, clock: Clock, overlap: timedelta
+) -> str:
+    raise LookupError(old_key_id)
+
+
+# --------------------------------------------------------------------------- issue 11 findings
+
+
+async def verify_matching_digest_too(
+    session: AsyncSession, presented: str, clock: Clock
+) -> ApiKey | None:
+    """Also matches the digest column against the raw input: a leaked dump works as keys."""
+    digest = hashlib.sha256(presented.encode()).hexdigest()
+    record = await session.scalar(
+        select(ApiKey).where(or_(ApiKey.digest == digest, ApiKey.digest == presented))
+    )
+    if record is None or not record.is_active(clock.now()):
+        return None
+    record.last_used_at = clock.now()
+    await session.commit()
+    return record
+
+
+async def verify_by_hint(session: AsyncSession, presented: str, clock: Clock) -> ApiKey | None:
+    """Finds the row by its display hint (prefix + last four): any look-alike matches."""
+    if not presented.startswith("cdk_"):
+        return None
+    record = await session.scalar(select(ApiKey).where(ApiKey.hint == display_hint(presented)))
+    if record is None or not record.is_active(clock.now()):
+        return None
+    record.last_used_at = clock.now()
+    await session.commit()
+    return record
+
+
+def scope_checked_before_the_key(scope: str, authenticate: Dependency) -> Dependency:
+    """Decides on the scope before knowing who calls: no key at all is a 403, not a 401."""
+    challenge = f'Bearer error="insufficient_scope", scope="{scope}"'
+
+    async def scope_first(request: Request) -> None:
+        if "authorization" not in request.headers:
+            raise HTTPException(
+                403, f"lacks the scope {scope}", headers={"WWW-Authenticate": challenge}
+            )
+
+    async def dependency(
+        _: Annotated[None, Depends(scope_first)],
+        key: Annotated[KeyPrincipal, Depends(authenticate)],
+    ) -> KeyPrincipal:
+        if scope not in key.scopes:
+            raise HTTPException(
+                403, f"lacks the scope {scope}", headers={"WWW-Authenticate": challenge}
+            )
+        return key
+
+    return dependency
+
+
+async def rotate_read_then_write(
+    session: AsyncSession, old_key_id: int, clock: Clock, overlap: timedelta
+) -> str:
+    """Checks the row in Python, then writes: two concurrent rotations both pass the check."""
+    old = await _active_old_key(session, old_key_id, clock)
+    new = await issue_api_key(
+        session, tenant_id=old.tenant_id, name=old.name, scopes=old.scope_set, clock=clock
+    )
+    old.expires_at = min(as_utc(old.expires_at), clock.now() + overlap)
+    old.rotated_at = clock.now()
+    await session.commit()
+    return new.plaintext
 
 
 # --------------------------------------------------------------------------- 04.7
@@ -411,90 +496,135 @@ def _mac(secret: str, message: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def sign_body_only(secret: str, body: bytes, timestamp: int) -> str:
-    """The timestamp rides along but is not signed: anyone can refresh an old delivery."""
-    return f"t={timestamp},v1={_mac(secret, body)}"
+def _signed(timestamp: int, delivery_id: str, body: bytes) -> bytes:
+    return f"{timestamp}.{delivery_id}.".encode() + body
 
 
-def _parse(header: str | None) -> tuple[int, str] | None:
+def sign_body_only(secret: str, body: bytes, timestamp: int, delivery_id: str) -> str:
+    """The timestamp and id ride along but are not signed: anyone can refresh a delivery."""
+    return f"t={timestamp},id={delivery_id},v1={_mac(secret, body)}"
+
+
+def _parse(header: str | None) -> tuple[int, str, str] | None:
     fields = dict(item.partition("=")[::2] for item in (header or "").split(","))
-    timestamp, signature = fields.get("t", ""), fields.get("v1", "")
-    if not (timestamp.isascii() and timestamp.isdigit()) or not signature:
+    timestamp, delivery_id, signature = (
+        fields.get("t", ""),
+        fields.get("id", ""),
+        fields.get("v1", ""),
+    )
+    if not (timestamp.isascii() and timestamp.isdigit()) or not delivery_id or not signature:
         return None
-    return int(timestamp), signature
+    return int(timestamp), delivery_id, signature
 
 
-class ReceiverWithoutWindow:
-    """Checks the MAC over t.body and remembers signatures, but accepts any age."""
+class _Receiver:
+    """The right receiver; each known-wrong one below changes one step."""
 
     def __init__(self, secret: str, clock: Clock) -> None:
-        self.secret, self.clock, self.seen = secret, clock, set[str]()
+        self.secret, self.clock, self.seen = secret, clock, dict[str, float]()
 
     def accept(self, header: str | None, body: bytes) -> bool:
-        parsed = _parse(header)
+        parsed = self.parse(header)
         if parsed is None:
             return False
-        timestamp, signature = parsed
-        expected = _mac(self.secret, f"{timestamp}.".encode() + body)
-        if not hmac.compare_digest(expected, signature) or signature in self.seen:
+        timestamp, delivery_id, signature = parsed
+        now = self.clock.time()
+        if not self.fresh(now, timestamp):
             return False
-        self.seen.add(signature)
+        if not self.matches(_mac(self.secret, _signed(timestamp, delivery_id, body)), signature):
+            return False
+        return self.first_time(self.replay_key(timestamp, delivery_id, body), timestamp, now)
+
+    def parse(self, header: str | None) -> tuple[int, str, str] | None:
+        return _parse(header)
+
+    def fresh(self, now: float, timestamp: int) -> bool:
+        return abs(now - timestamp) <= TOLERANCE
+
+    def matches(self, expected: str, signature: str) -> bool:
+        return hmac.compare_digest(expected.encode(), signature.encode())
+
+    def replay_key(self, timestamp: int, delivery_id: str, body: bytes) -> str:
+        return delivery_id
+
+    def first_time(self, key: str, timestamp: int, now: float) -> bool:
+        self.seen = {seen: until for seen, until in self.seen.items() if until >= now}
+        if key in self.seen:
+            return False
+        self.seen[key] = timestamp + TOLERANCE
         return True
 
 
-class ReceiverWithoutReplayMemory:
+class ReceiverWithoutWindow(_Receiver):
+    """Checks the MAC and remembers ids, but accepts a delivery of any age."""
+
+    def fresh(self, now: float, timestamp: int) -> bool:
+        return True
+
+    def first_time(self, key: str, timestamp: int, now: float) -> bool:
+        if key in self.seen:
+            return False
+        self.seen[key] = timestamp + TOLERANCE
+        return True
+
+
+class ReceiverWithoutReplayMemory(_Receiver):
     """Window and MAC are right; the same delivery is accepted as often as it is sent."""
 
-    def __init__(self, secret: str, clock: Clock) -> None:
-        self.secret, self.clock = secret, clock
-
-    def accept(self, header: str | None, body: bytes) -> bool:
-        parsed = _parse(header)
-        if parsed is None:
-            return False
-        timestamp, signature = parsed
-        if abs(self.clock.time() - timestamp) > TOLERANCE:
-            return False
-        return hmac.compare_digest(_mac(self.secret, f"{timestamp}.".encode() + body), signature)
+    def first_time(self, key: str, timestamp: int, now: float) -> bool:
+        return True
 
 
-class ReceiverWithEquals:
+class ReceiverWithEquals(_Receiver):
     """Everything right except `==`, which stops at the first differing character."""
 
-    def __init__(self, secret: str, clock: Clock) -> None:
-        self.secret, self.clock, self.seen = secret, clock, set[str]()
+    def matches(self, expected: str, signature: str) -> bool:
+        return expected == signature
 
-    def accept(self, header: str | None, body: bytes) -> bool:
-        parsed = _parse(header)
-        if parsed is None:
+
+class ReceiverWithDecoyCompare(_Receiver):
+    """Calls hmac.compare_digest on the way, then lets == decide: still a timing leak."""
+
+    def matches(self, expected: str, signature: str) -> bool:
+        hmac.compare_digest(signature, signature)  # the decoy: its answer is ignored
+        return expected == signature
+
+
+class ReceiverThatNeverForgets(_Receiver):
+    """Every id is kept forever: memory grows with each delivery until the process dies."""
+
+    def first_time(self, key: str, timestamp: int, now: float) -> bool:
+        if key in self.seen:
             return False
-        timestamp, signature = parsed
-        if abs(self.clock.time() - timestamp) > TOLERANCE:
-            return False
-        if _mac(self.secret, f"{timestamp}.".encode() + body) != signature:
-            return False
-        if signature in self.seen:
-            return False
-        self.seen.add(signature)
+        self.seen[key] = timestamp + TOLERANCE
         return True
 
 
-class ReceiverThatNeverForgets:
-    """Window, MAC and replay check are right, but every signature is kept forever: memory
-    grows with each delivery until the process runs out of it."""
+class ReceiverKeyedOnTimestampAndBody(_Receiver):
+    """Recognises replays by t + body: the same event sent twice in a second is lost."""
 
-    def __init__(self, secret: str, clock: Clock) -> None:
-        self.secret, self.clock, self.seen = secret, clock, set[str]()
+    def replay_key(self, timestamp: int, delivery_id: str, body: bytes) -> str:
+        return hashlib.sha256(f"{timestamp}.".encode() + body).hexdigest()
 
+
+class ReceiverDefaultingMissingTimestamp(_Receiver):
+    """Takes a missing t= as "now": a signature stripped of its timestamp is accepted."""
+
+    def parse(self, header: str | None) -> tuple[int, str, str] | None:
+        fields = dict(item.partition("=")[::2] for item in (header or "").split(","))
+        if "t" not in fields:
+            header = f"t={int(self.clock.time())}," + (header or "")
+        return _parse(header)
+
+
+class ReceiverRaisingOnMalformed(_Receiver):
+    """Right for good headers, but int("yesterday") raises instead of refusing."""
+
+    def parse(self, header: str | None) -> tuple[int, str, str] | None:
+        fields = dict(item.partition("=")[::2] for item in (header or "").split(","))
+        return int(fields["t"]), fields["id"], fields["v1"]
+
+
+class ReceiverRefusingEverything(_Receiver):
     def accept(self, header: str | None, body: bytes) -> bool:
-        parsed = _parse(header)
-        if parsed is None:
-            return False
-        timestamp, signature = parsed
-        if abs(self.clock.time() - timestamp) > TOLERANCE:
-            return False
-        expected = _mac(self.secret, f"{timestamp}.".encode() + body)
-        if not hmac.compare_digest(expected, signature) or signature in self.seen:
-            return False
-        self.seen.add(signature)
-        return True
+        return False

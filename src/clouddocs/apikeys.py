@@ -124,7 +124,6 @@ def as_utc(moment: datetime) -> datetime:
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -133,27 +132,19 @@ from clouddocs.audit_log import AuditEventType, record_event
 from clouddocs.clock import Clock
 
 
-class ApiKeyEvent(StrEnum):
-    CREATED = "api_key.created"
-    ROTATED = "api_key.rotated"
-    REVOKED = "api_key.revoked"
-    REFUSED = "api_key.refused"  # a revoked, expired or wrong-environment key was presented
-
-
 async def audit_key_event(
     session: AsyncSession,
-    event: ApiKeyEvent,
+    event: AuditEventType,
     key_id: int,
     *,
     clock: Clock,
     client_ip: str | None = None,
 ) -> None:
     """Append one audit event about a key, named by its id (never the key, never its digest)."""
-    # Chapter 2's record_event stores ``event.value`` and takes its own StrEnum; ours has the
-    # same shape. The key id goes in the column chapter 2 uses for a non-user subject.
+    # The key id goes in the column chapter 2 uses for a non-user subject.
     await record_event(
         session,
-        cast(AuditEventType, event),
+        event,
         clock=clock,
         account_key=f"api-key:{key_id}",
         client_ip=client_ip,
@@ -238,7 +229,7 @@ async def issue_api_key(
     )
     session.add(record)
     await session.commit()
-    await audit_key_event(session, ApiKeyEvent.CREATED, record.id, clock=clock, client_ip=client_ip)
+    await audit_key_event(session, AuditEventType.API_KEY_CREATED, record.id, clock=clock, client_ip=client_ip)
     return IssuedKey(plaintext, record)
 
 
@@ -352,7 +343,7 @@ async def revoke_api_key(
     if record.revoked_at is None:
         record.revoked_at = clock.now()
         await session.commit()
-        await audit_key_event(session, ApiKeyEvent.REVOKED, key_id, clock=clock, client_ip=client_ip)
+        await audit_key_event(session, AuditEventType.API_KEY_REVOKED, key_id, clock=clock, client_ip=client_ip)
     return True
 
 
@@ -397,7 +388,7 @@ async def rotate_api_key(
     )
     session.add(successor)
     await session.commit()  # the claim and the successor: one transaction
-    await audit_key_event(session, ApiKeyEvent.ROTATED, old.id, clock=clock, client_ip=client_ip)
+    await audit_key_event(session, AuditEventType.API_KEY_ROTATED, old.id, clock=clock, client_ip=client_ip)
     return IssuedKey(plaintext, successor)
 
 
@@ -549,7 +540,7 @@ class ApiKeyGuard:
             async with self.db.sessions() as session:
                 await audit_key_event(
                     session,
-                    ApiKeyEvent.REFUSED,
+                    AuditEventType.API_KEY_REFUSED,
                     found.inactive_key_id,
                     clock=self.clock,
                     client_ip=client,

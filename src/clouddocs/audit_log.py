@@ -36,6 +36,11 @@ class AuditEventType(StrEnum):
     # Token events, recorded from chapter 3 on.
     TOKEN_REFRESHED = "token.refreshed"
     REFRESH_TOKEN_REUSED = "token.refresh_reused"  # a stolen token was probably replayed
+    # API-key events, recorded from chapter 4 on (by key id, never the key).
+    API_KEY_CREATED = "api_key.created"
+    API_KEY_ROTATED = "api_key.rotated"
+    API_KEY_REVOKED = "api_key.revoked"
+    API_KEY_REFUSED = "api_key.refused"  # a revoked, expired or wrong-environment key
 
 
 class AuditEvent(Base):

@@ -115,13 +115,16 @@ class SigningKey:
     private_key: PrivateKey
 
     def __post_init__(self) -> None:
-        expected: dict[str, type] = {
-            "HS256": HS256Secret,
-            "RS256": RSAPrivateKey,
-            "EdDSA": Ed25519PrivateKey,
+        expected: dict[str, tuple[type, str]] = {
+            "HS256": (HS256Secret, "an HS256Secret (HS256Secret.generate() or .from_base64url)"),
+            "RS256": (RSAPrivateKey, "an RSA private key"),
+            "EdDSA": (Ed25519PrivateKey, "an Ed25519 private key"),
         }
-        if not isinstance(self.private_key, expected[self.algorithm]):
-            raise TypeError(f"{self.algorithm} needs a {expected[self.algorithm].__name__}")
+        kind, wanted = expected[self.algorithm]
+        if not isinstance(self.private_key, kind):
+            raise TypeError(
+                f"{self.algorithm} needs {wanted}, not {type(self.private_key).__name__}"
+            )
 
     @property
     def public_key(self) -> PublicKey:

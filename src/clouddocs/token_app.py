@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Cookie, Depends, FastAPI, HTTPException, Request, Response, Security
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from clouddocs.accounts import authenticate
 from clouddocs.audit_log import AuditEventType, record_event
@@ -27,7 +29,7 @@ from clouddocs.lockout import AccountLockout, LockoutPolicy
 from clouddocs.passwords import PasswordHasher
 from clouddocs.ratelimit import RateLimiter, too_many_requests
 from clouddocs.refresh_tokens import IssuedRefresh, RefreshReuse, RefreshTokens
-from clouddocs.security import bearer_challenge, hide_rejected_input, unauthorized
+from clouddocs.security import bearer_challenge, harden, route_inventory, unauthorized
 from clouddocs.token_revocation import (
     FAMILY_CLAIM,
     VERSION_CLAIM,
@@ -315,5 +317,27 @@ def token_routes(settings: TokenAppSettings) -> APIRouter:
 def create_token_app(settings: TokenAppSettings) -> FastAPI:
     app = FastAPI(title="CloudDocs (JWT)")
     app.include_router(token_routes(settings))
-    hide_rejected_input(app)  # 422s name the field, never echo the password sent
-    return app
+    app.add_exception_handler(405, allow_every_method(app))
+    # Headers, no-store on credentialed responses, a body limit, 422s that never echo input.
+    return harden(app)
+
+
+def allow_every_method(app: FastAPI) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """A 405 handler whose ``Allow`` lists every method the path serves (RFC 9110 §15.5.6).
+
+    Starlette answers with the ``Allow`` of the first route whose path matched: ``POST`` for
+    ``/auth/refresh`` although ``DELETE`` is served there too.
+    """
+    served: dict[str, set[str]] = {}
+    for route in route_inventory(app):  # the app's routes are all included by now
+        served.setdefault(route.path, set()).add(route.method)
+
+    async def method_not_allowed(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        headers = dict(error.headers or {})
+        matched = getattr(request.scope.get("route"), "path", None)
+        if matched in served:
+            headers["Allow"] = ", ".join(sorted(served[matched]))
+        return JSONResponse({"detail": error.detail}, status_code=405, headers=headers)
+
+    return method_not_allowed

@@ -64,8 +64,7 @@ def require_access_token(tokens: TokenService, db: Database) -> AccessDependency
 
     Revocation is checked here, on every request: a denylist consulted only when
     refreshing would let a logged-out access token work until it expires. The check is one
-    Core statement on a connection held for that statement only: no ORM session, no
-    transaction left open while the route runs.
+    Core statement (``is_revoked``), none at all for claims it cannot use.
     """
 
     async def access_claims(
@@ -77,9 +76,7 @@ def require_access_token(tokens: TokenService, db: Database) -> AccessDependency
             claims = tokens.verify(credentials.credentials)
         except InvalidToken:
             raise unauthorized("invalid_token") from None  # the reason stays server-side
-        async with db.engine.connect() as connection:
-            revoked = await is_revoked(connection, claims)
-        if revoked:
+        if await is_revoked(db.engine, claims):
             raise unauthorized("invalid_token")
         return claims
 

@@ -99,7 +99,7 @@ async def _increment_version(session: AsyncSession, user_id: int) -> int:
 
 
 from sqlalchemy import Select, and_, exists, func
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clouddocs.db import MAX_ROW_ID
 from clouddocs.refresh_tokens import RefreshFamily, revoke_all_families
@@ -143,12 +143,15 @@ def revocation_query(claims: Mapping[str, Any]) -> Select[tuple[bool]] | None:
     )
 
 
-async def is_revoked(connection: AsyncConnection, claims: Mapping[str, Any]) -> bool:
+async def is_revoked(engine: AsyncEngine, claims: Mapping[str, Any]) -> bool:
     """True if the token was denied, predates the user's version or its family ended."""
     query = revocation_query(claims)
     if query is None:
-        return True
-    return not (await connection.execute(query)).scalar()
+        return True  # refused without touching the database
+    # A connection held for this one statement only: no ORM session, and no transaction
+    # left open while the route runs (closing it rolls back the read, returning it clean).
+    async with engine.connect() as connection:
+        return not (await connection.execute(query)).scalar()
 
 
 async def end_all_sessions(session: AsyncSession, user_id: int, reason: str) -> None:

@@ -14,7 +14,7 @@ import hmac
 import inspect
 import json
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -276,7 +276,7 @@ async def racing_db(
             await db.dispose()
 
 
-def unfinished_first(outcomes: list[Any]) -> list[Any]:
+def unfinished_first(outcomes: Sequence[Any]) -> Sequence[Any]:
     """``asyncio.gather(..., return_exceptions=True)``'s outcomes, after raising a stub's
     ``NotImplementedError`` (reported as not started, not as a lost race)."""
     for outcome in outcomes:

@@ -18,9 +18,11 @@ from typing import Any
 import jwt
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 import clouddocs.token_app as token_app_module
 from authcourse import FrozenClock, asgi_client
+from authcourse.checks.ch03_support import TakingTurnsSession
 from clouddocs.accounts import register_user
 from clouddocs.audit_log import AuditEvent
 from clouddocs.db import Database, Tenant
@@ -187,11 +189,16 @@ async def test_deny_twice_in_parallel_sessions(file_db: Database) -> None:
 
 
 # Finding: bump_token_version read, added one and wrote back: two concurrent "log out
-# everywhere" raised IntegrityError (both inserted the first row) or lost a bump.
+# everywhere" raised IntegrityError (both inserted the first row) or lost a bump. The
+# sessions run in autocommit and take turns after each statement, so both UPDATEs match no
+# row before either INSERTs, as on PostgreSQL (SQLite's write lock would serialise them).
 @pytest.mark.anyio
 async def test_concurrent_version_bumps_both_count(file_db: Database) -> None:
+    engine = file_db.engine.execution_options(isolation_level="AUTOCOMMIT")
+    sessions = async_sessionmaker(engine, class_=TakingTurnsSession, expire_on_commit=False)
+
     async def bump() -> None:
-        async with file_db.sessions() as session:
+        async with sessions() as session:
             await bump_token_version(session, 1)
 
     await asyncio.gather(bump(), bump())

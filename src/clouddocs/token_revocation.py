@@ -98,7 +98,7 @@ async def _increment_version(session: AsyncSession, user_id: int) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
 
-from sqlalchemy import Select, and_, exists, func
+from sqlalchemy import and_, bindparam, exists, func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clouddocs.db import MAX_ROW_ID
@@ -109,13 +109,8 @@ from clouddocs.refresh_tokens import RefreshFamily, revoke_all_families
 FAMILY_CLAIM = "sid"
 
 
-def revocation_query(claims: Mapping[str, Any]) -> Select[tuple[bool]] | None:
-    """One SELECT that answers all three questions, or None for claims we cannot check.
-
-    Denied (this token logged out), stale (issued before the user's latest "log out
-    everywhere") and family gone (its refresh family revoked: logout, reuse detected): one
-    round trip to the database instead of three, on every request.
-    """
+def revocation_params(claims: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The values ``REVOCATION_CHECK`` needs, or None for claims it cannot check."""
     version, subject, family, jti = (
         claims.get(name) for name in (VERSION_CLAIM, "sub", FAMILY_CLAIM, "jti")
     )
@@ -127,31 +122,40 @@ def revocation_query(claims: Mapping[str, Any]) -> Select[tuple[bool]] | None:
         return None  # CloudDocs subjects are user ids; anything else is not ours
     if len(subject) > 10 or max(int(subject), version) > MAX_ROW_ID:
         return None  # out of range for an INTEGER column (PostgreSQL would raise)
-    user_id = int(subject)
-    current = select(TokenVersion.version).where(TokenVersion.user_id == user_id)
-    family_live = exists().where(
-        RefreshFamily.id == family,
-        RefreshFamily.user_id == user_id,
-        RefreshFamily.revoked_reason.is_(None),
-    )
-    return select(
-        and_(
-            ~exists().where(DeniedToken.jti == jti),
-            func.coalesce(current.scalar_subquery(), 0) <= version,
-            family_live,
-        ).label("live")
-    )
+    return {"jti": jti, "user_id": int(subject), "version": version, "family": family}
+
+
+#: Denied (this token logged out)? Stale (issued before the user's latest "log out
+#: everywhere")? Family gone (logout, reuse detected)? One SELECT, true while the token
+#: lives. Built once: building it per request would cost more than running it.
+REVOCATION_CHECK = select(
+    and_(
+        ~exists().where(DeniedToken.jti == bindparam("jti")),
+        func.coalesce(
+            select(TokenVersion.version)
+            .where(TokenVersion.user_id == bindparam("user_id"))
+            .scalar_subquery(),
+            0,
+        )
+        <= bindparam("version"),
+        exists().where(
+            RefreshFamily.id == bindparam("family"),
+            RefreshFamily.user_id == bindparam("user_id"),
+            RefreshFamily.revoked_reason.is_(None),
+        ),
+    ).label("live")
+)
 
 
 async def is_revoked(engine: AsyncEngine, claims: Mapping[str, Any]) -> bool:
     """True if the token was denied, predates the user's version or its family ended."""
-    query = revocation_query(claims)
-    if query is None:
+    params = revocation_params(claims)
+    if params is None:
         return True  # refused without touching the database
     # A connection held for this one statement only: no ORM session, and no transaction
     # left open while the route runs (closing it rolls back the read, returning it clean).
     async with engine.connect() as connection:
-        return not (await connection.execute(query)).scalar()
+        return not (await connection.execute(REVOCATION_CHECK, params)).scalar()
 
 
 async def end_all_sessions(session: AsyncSession, user_id: int, reason: str) -> None:

@@ -71,5 +71,6 @@ from clouddocs.token_revocation import (
     end_all_sessions as end_all_sessions,
     is_revoked as is_revoked,
     prune_denylist as prune_denylist,
-    revocation_query as revocation_query,
+    REVOCATION_CHECK as REVOCATION_CHECK,
+    revocation_params as revocation_params,
 )

@@ -105,3 +105,37 @@ async def test_a_token_refused_on_its_own_costs_no_statement(
     status, sql, hops, calls = await _measure(guarded, token)
     assert status == 401
     assert sql.statements == [] and hops == 0 and calls == 0
+
+
+@pytest.mark.anyio
+async def test_get_me_on_the_chapter_app_writes_nothing_and_never_hops(tmp_path: Path) -> None:
+    from clouddocs.accounts import register_user
+    from clouddocs.passwords import TEST_ARGON2, PasswordHasher
+    from clouddocs.token_app import TokenAppSettings, create_token_app
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    await db.create_all()
+    hasher = PasswordHasher(TEST_ARGON2)
+    ada = {"email": "ada@acme.test", "password": "correct horse battery staple"}
+    async with db.sessions() as session:
+        session.add(Tenant(id=1, name="Acme"))
+        await session.commit()
+        await register_user(session, tenant_id=1, display_name="Ada", hasher=hasher, **ada)
+    tokens = TokenService(
+        KeyRing(new_hs256_key("k")),
+        TokenSettings("https://clouddocs.test", "https://api.clouddocs.test"),
+        FrozenClock(),
+    )
+    settings = TokenAppSettings(db=db, tokens=tokens, refresh=RefreshTokens(tokens), hasher=hasher)
+    try:
+        async with asgi_client(create_token_app(settings)) as client:
+            access = (await client.post("/auth/login", json=ada)).json()["access_token"]
+            bearer = {"Authorization": f"Bearer {access}"}
+            await client.get("/me", headers=bearer)
+            with count_statements(db.engine) as sql, count_threadpool_hops() as hops:
+                response = await client.get("/me", headers=bearer)
+        assert response.status_code == 200
+        # The revocation check, then the route's own read of the user: no write, no hop.
+        assert len(sql.statements) == 2 and sql.writes == [] and hops.count == 0
+    finally:
+        await db.dispose()

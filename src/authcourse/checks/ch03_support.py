@@ -242,6 +242,16 @@ class TakingTurnsSession(AsyncSession):
         await asyncio.sleep(0.01)
         return found
 
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        found = await super().scalar(*args, **kwargs)
+        await asyncio.sleep(0.01)
+        return found
+
+    async def scalars(self, *args: Any, **kwargs: Any) -> Any:
+        found = await super().scalars(*args, **kwargs)
+        await asyncio.sleep(0.01)
+        return found
+
     async def commit(self) -> None:
         await asyncio.sleep(0.01)
         await super().commit()

@@ -177,19 +177,21 @@ def test_an_hs256_key_is_never_raw_bytes() -> None:
             HS256Secret(raw)
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        _b64(b"password" * 4),  # 32 bytes, but a passphrase
-        _b64(b"correct horse battery staple, 2026!"),
-        _b64(bytes(32)),  # 32 zero bytes
-        _b64(bytes(range(8)) * 4),  # a pattern
-        _b64(secrets.token_bytes(16)),  # random, but 128 bits
-        "not base64url at all!",
-        secrets.token_hex(32) + "+/",  # base64 with the standard alphabet
-        "",
-    ],
-)
+# (what the text is, the text): named ids, since some texts are random (pytest-xdist needs
+# every worker to collect the same test ids)
+NOT_A_KEY = {
+    "a passphrase, 32 bytes": _b64(b"password" * 4),
+    "a longer passphrase": _b64(b"correct horse battery staple, 2026!"),
+    "32 zero bytes": _b64(bytes(32)),
+    "a repeated pattern": _b64(bytes(range(8)) * 4),
+    "16 random bytes (128 bits)": _b64(secrets.token_bytes(16)),
+    "not base64url": "not base64url at all!",
+    "the standard base64 alphabet": secrets.token_hex(32) + "+/",
+    "empty": "",
+}
+
+
+@pytest.mark.parametrize("text", NOT_A_KEY.values(), ids=NOT_A_KEY.keys())
 def test_hs256_keys_from_text_must_be_32_random_bytes(text: str) -> None:
     with pytest.raises(ValueError):
         HS256Secret.from_base64url(text)

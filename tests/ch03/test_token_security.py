@@ -258,9 +258,10 @@ async def test_the_app_is_hardened(app_and_db: Any) -> None:
 async def test_a_405_lists_every_method_the_path_serves(app_and_db: Any) -> None:
     app, _db, _service_ = app_and_db
     async with asgi_client(app) as client:
-        response = await client.request("PUT", "/auth/refresh")
-    assert response.status_code == 405
-    assert response.headers["allow"] == "DELETE, POST"
+        for method in ("OPTIONS", "PUT", "GET"):
+            response = await client.request(method, "/auth/refresh")
+            assert response.status_code == 405, method
+            assert response.headers["allow"] == "DELETE, POST", method
 
 
 @pytest.mark.anyio

@@ -154,6 +154,9 @@ async def is_revoked(engine: AsyncEngine, claims: Mapping[str, Any]) -> bool:
         return True  # refused without touching the database
     # A connection held for this one statement only: no ORM session, and no transaction
     # left open while the route runs (closing it rolls back the read, returning it clean).
+    # On the in-memory SQLite default every connection is the same one, so that rollback
+    # would hit another request's uncommitted work: serve concurrent requests from a file
+    # or a server database.
     async with engine.connect() as connection:
         return not (await connection.execute(REVOCATION_CHECK, params)).scalar()
 

@@ -1,4 +1,5 @@
-"""Regression tests for the reference code chapter 3 exports (clouddocs.tokens): one test per
+"""Regression tests for the reference code chapter 3 exports (clouddocs.jwt_tokens,
+token_revocation, refresh_tokens, token_app, jwks; gathered in clouddocs.tokens): one test per
 finding of the chapter's security review.
 
 Race tests use a file-backed SQLite database: the in-memory one shares a single connection
@@ -17,9 +18,11 @@ from typing import Any
 import jwt
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
-import clouddocs.tokens as tokens_module
+import clouddocs.token_app as token_app_module
 from authcourse import FrozenClock, asgi_client
+from authcourse.checks.ch03_support import TakingTurnsSession
 from clouddocs.accounts import register_user
 from clouddocs.audit_log import AuditEvent
 from clouddocs.db import Database, Tenant
@@ -151,9 +154,8 @@ async def test_401s_come_from_chapter_1(memory_db: Database) -> None:
 # log line showing the verifier's keys).
 def test_verification_keys_never_show_the_secret() -> None:
     ring = KeyRing(new_hs256_key("k"))
-    secret = ring.current.private_key
-    assert isinstance(secret, bytes)
-    shown = repr(ring.verification_keys()) + repr(ring.current)
+    secret = bytes(ring.current.private_key)
+    shown = repr(ring.verification_keys()) + repr(ring.current) + str(ring.current.private_key)
     assert repr(secret) not in shown and secret.hex() not in shown
 
 
@@ -187,11 +189,16 @@ async def test_deny_twice_in_parallel_sessions(file_db: Database) -> None:
 
 
 # Finding: bump_token_version read, added one and wrote back: two concurrent "log out
-# everywhere" raised IntegrityError (both inserted the first row) or lost a bump.
+# everywhere" raised IntegrityError (both inserted the first row) or lost a bump. The
+# sessions run in autocommit and take turns after each statement, so both UPDATEs match no
+# row before either INSERTs, as on PostgreSQL (SQLite's write lock would serialise them).
 @pytest.mark.anyio
 async def test_concurrent_version_bumps_both_count(file_db: Database) -> None:
+    engine = file_db.engine.execution_options(isolation_level="AUTOCOMMIT")
+    sessions = async_sessionmaker(engine, class_=TakingTurnsSession, expire_on_commit=False)
+
     async def bump() -> None:
-        async with file_db.sessions() as session:
+        async with sessions() as session:
             await bump_token_version(session, 1)
 
     await asyncio.gather(bump(), bump())
@@ -210,7 +217,7 @@ async def test_refresh_racing_logout_everywhere_gets_no_valid_token(
 ) -> None:
     settings = _settings(memory_db)
     app = create_token_app(settings)
-    read_version = tokens_module.current_version
+    read_version = token_app_module.current_version
     racing = {"armed": False}
 
     async def logout_everywhere_lands_first(session: Any, user_id: int) -> int:
@@ -220,7 +227,7 @@ async def test_refresh_racing_logout_everywhere_gets_no_valid_token(
                 await end_all_sessions(other, user_id, "logout everywhere")
         return await read_version(session, user_id)
 
-    monkeypatch.setattr(tokens_module, "current_version", logout_everywhere_lands_first)
+    monkeypatch.setattr(token_app_module, "current_version", logout_everywhere_lands_first)
     async with asgi_client(app) as client:
         await _log_in(client)
         racing["armed"] = True
@@ -272,6 +279,7 @@ async def test_signed_but_absurd_claims_are_401_not_accepted_or_500(
         "exp": str(now + 600),
         "jti": '"j"',
         "ver": "0",
+        "sid": '"family"',
         name: raw_value,
     }
     payload = "{" + ",".join(f'"{key}":{value}' for key, value in fields.items()) + "}"

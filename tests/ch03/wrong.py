@@ -18,16 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from authcourse.checks.ch03 import AUDIENCE, ISSUER, JWKS_URL
 from authcourse.clock import Clock
+from clouddocs.jwt_tokens import InvalidToken, TokenService
+from clouddocs.refresh_tokens import RefreshFamily, RefreshReuse, RefreshTokenRecord
 from clouddocs.security import unauthorized
-from clouddocs.tokens import (
-    DeniedToken,
-    InvalidToken,
-    RefreshFamily,
-    RefreshReuse,
-    RefreshTokenRecord,
-    TokenService,
-    TokenVersion,
-)
+from clouddocs.token_revocation import DeniedToken, TokenVersion
 
 REQUIRED = ["iss", "sub", "aud", "exp", "iat", "jti"]
 
@@ -53,7 +47,8 @@ def _decode(token: str, secret: bytes, clock: Clock, **changes: Any) -> dict[str
 
 
 def _typed(token: str) -> None:
-    if jwt.get_unverified_header(token).get("typ") != "at+jwt":
+    typ = jwt.get_unverified_header(token).get("typ")
+    if not isinstance(typ, str) or typ.lower().removeprefix("application/") != "at+jwt":
         raise InvalidToken("not an access token")
 
 
@@ -113,6 +108,38 @@ def verify_no_required_claims(token: str, *, secret: bytes, clock: Clock) -> dic
     return claims
 
 
+def verify_refusing_everything(token: str, *, secret: bytes, clock: Clock) -> dict[str, Any]:
+    raise InvalidToken("refused")  # refuses every attack, and every real token too
+
+
+def verify_no_issuer_check(token: str, *, secret: bytes, clock: Clock) -> dict[str, Any]:
+    _typed(token)
+    claims = _decode(token, secret, clock, issuer=None)  # any iss, even a lookalike
+    _not_expired(claims, clock)
+    return claims
+
+
+def verify_typ_exact(token: str, *, secret: bytes, clock: Clock) -> dict[str, Any]:
+    if jwt.get_unverified_header(token).get("typ") != "at+jwt":  # application/at+jwt refused
+        raise InvalidToken("not an access token")
+    claims = _decode(token, secret, clock)
+    _not_expired(claims, clock)
+    return claims
+
+
+def verify_requiring_only_exp(token: str, *, secret: bytes, clock: Clock) -> dict[str, Any]:
+    _typed(token)
+    claims = _decode(token, secret, clock, options={"require": ["exp"]})  # no sub, iat, jti
+    _not_expired(claims, clock)
+    return claims
+
+
+def verify_on_the_wall_clock(token: str, *, secret: bytes, clock: Clock) -> dict[str, Any]:
+    _typed(token)
+    # PyJWT's own exp check: the computer's clock, not the (frozen) one given.
+    return _decode(token, secret, clock, options={"verify_exp": True, "verify_iat": True})
+
+
 # --- 03.2 ----------------------------------------------------------------------------------
 def forge_keeping_rs256_header(public_pem: bytes, claims: dict[str, Any]) -> str:
     # HMACs with the PEM but leaves alg RS256 in the header: the verifier then runs RSA.
@@ -155,6 +182,45 @@ def verify_rs256_no_exp(token: str, *, public_key: Any, clock: Clock) -> dict[st
     except jwt.PyJWTError as error:
         raise InvalidToken(str(error)) from error
     return claims
+
+
+def verify_rs256_refusing_everything(
+    token: str, *, public_key: Any, clock: Clock
+) -> dict[str, Any]:
+    raise InvalidToken("refused")
+
+
+def _rs256(token: str, public_key: Any, clock: Clock, **changes: Any) -> dict[str, Any]:
+    """The solution's decode, then the mistake named by ``changes``."""
+    options: dict[str, Any] = {"require": REQUIRED, "verify_exp": False, "verify_iat": False}
+    options.update(changes.pop("options", {}))
+    kwargs: dict[str, Any] = {"algorithms": ["RS256"], "issuer": ISSUER, "audience": AUDIENCE}
+    kwargs.update(changes)
+    try:
+        claims: dict[str, Any] = jwt.decode(token, public_key, options=options, **kwargs)
+    except jwt.PyJWTError as error:
+        raise InvalidToken(str(error)) from error
+    _not_expired(claims, clock)
+    return claims
+
+
+def verify_rs256_allowing_hs256(token: str, *, public_key: Any, clock: Clock) -> dict[str, Any]:
+    _typed(token)
+    return _rs256(token, public_key, clock, algorithms=["RS256", "HS256"])  # "both, to be safe"
+
+
+def verify_rs256_no_typ(token: str, *, public_key: Any, clock: Clock) -> dict[str, Any]:
+    return _rs256(token, public_key, clock)  # any typ, refresh tokens included
+
+
+def verify_rs256_no_aud(token: str, *, public_key: Any, clock: Clock) -> dict[str, Any]:
+    _typed(token)
+    return _rs256(token, public_key, clock, audience=None, options={"verify_aud": False})
+
+
+def verify_rs256_no_iss(token: str, *, public_key: Any, clock: Clock) -> dict[str, Any]:
+    _typed(token)
+    return _rs256(token, public_key, clock, issuer=None)
 
 
 # --- 03.3 ----------------------------------------------------------------------------------
@@ -227,6 +293,43 @@ async def rotate_revoking_without_commit(
     return await _rotate(session, jti, now=now, token_lifetime=token_lifetime)
 
 
+async def rotate_read_then_set(
+    session: AsyncSession, jti: str, *, now: int, token_lifetime: timedelta
+) -> RefreshTokenRecord:
+    # Checks used_at, then sets it: two requests can both read "unspent" before either writes.
+    record = await session.get(RefreshTokenRecord, jti)
+    if record is None:
+        raise InvalidToken("unknown")
+    family = await session.get(RefreshFamily, record.family_id)
+    assert family is not None
+    if family.revoked_reason is not None:
+        raise InvalidToken("revoked")
+    if now >= record.expires_at or now >= family.expires_at:
+        raise InvalidToken("expired")
+    if record.used_at is not None:
+        family.revoked_reason = "reuse"
+        await session.commit()
+        raise RefreshReuse("reused")
+    record.used_at = now
+    successor = RefreshTokenRecord(
+        jti=secrets.token_urlsafe(16),
+        family_id=family.id,
+        expires_at=min(now + int(token_lifetime.total_seconds()), family.expires_at),
+    )
+    session.add(successor)
+    await session.commit()
+    return successor
+
+
+async def rotate_unknown_raises_lookup_error(
+    session: AsyncSession, jti: str, *, now: int, token_lifetime: timedelta
+) -> RefreshTokenRecord:
+    # scalar_one() raises NoResultFound for a jti never issued: a 500, not a 401.
+    query = select(RefreshTokenRecord).where(RefreshTokenRecord.jti == jti)
+    (await session.execute(query)).scalar_one()
+    return await _rotate(session, jti, now=now, token_lifetime=token_lifetime)
+
+
 async def rotate_ignoring_token_expiry(
     session: AsyncSession, jti: str, *, now: int, token_lifetime: timedelta
 ) -> RefreshTokenRecord:
@@ -277,6 +380,31 @@ async def authenticate_with_403(
         return tokens.verify(_bearer(authorization))
     except InvalidToken:
         raise HTTPException(403, "forbidden") from None
+
+
+async def authenticate_refusing_everything(
+    session: AsyncSession, authorization: str | None, *, tokens: TokenService
+) -> dict[str, Any]:
+    raise unauthorized("invalid_token")
+
+
+async def authenticate_denied_as_403(
+    session: AsyncSession, authorization: str | None, *, tokens: TokenService
+) -> dict[str, Any]:
+    try:
+        claims = tokens.verify(_bearer(authorization))
+    except InvalidToken:
+        raise unauthorized("invalid_token") from None
+    if await session.get(DeniedToken, claims["jti"]) is not None:
+        raise HTTPException(403, "logged out")  # "forbidden" for a token that is no credential
+    return claims
+
+
+async def deny_checking_first(session: AsyncSession, claims: dict[str, Any]) -> None:
+    # Looks first, then inserts: two logouts at once both see nothing and both insert.
+    if await session.get(DeniedToken, claims["jti"]) is None:
+        session.add(DeniedToken(jti=claims["jti"], expires_at=int(claims["exp"])))
+        await session.commit()
 
 
 async def deny_without_commit(session: AsyncSession, claims: dict[str, Any]) -> None:
@@ -355,6 +483,18 @@ async def log_out_everywhere_without_commit(session: AsyncSession, user_id: int)
     session.add(TokenVersion(user_id=user_id, version=1))  # rolled back when the session closes
 
 
+async def log_out_everywhere_racy(session: AsyncSession, user_id: int) -> None:
+    # The atomic UPDATE, but two first calls both find no row and both INSERT one.
+    bumped = await session.execute(
+        update(TokenVersion)
+        .where(TokenVersion.user_id == user_id)
+        .values(version=TokenVersion.version + 1)
+    )
+    if bumped.rowcount == 0:  # type: ignore[attr-defined]
+        session.add(TokenVersion(user_id=user_id, version=1))
+    await session.commit()
+
+
 async def log_out_everywhere_setting_one(session: AsyncSession, user_id: int) -> None:
     await session.merge(TokenVersion(user_id=user_id, version=1))  # set, not incremented
     await session.commit()
@@ -413,3 +553,47 @@ def jwks_unverified_for_unknown_kid(
         return jwt.decode(token, options={"verify_signature": False})
     jwk = _select(keys, header["kid"])
     return _verify_with(token, jwk, [jwk["alg"]], clock)
+
+
+def _checked_jwks(
+    token: str,
+    fetch_jwks: Callable[[str], dict[str, Any]],
+    clock: Clock,
+    *,
+    key_headers: bool = True,
+    typ: bool = True,
+    algorithms: list[str] | None = None,
+) -> Any:
+    """The solution's checks, each one switchable to make the mistake."""
+    header = jwt.get_unverified_header(token)
+    if key_headers and {"jku", "jwk", "x5u", "x5c"} & header.keys():
+        raise InvalidToken("the token may not choose its own key")
+    if typ:
+        _typed(token)
+    jwk = _select(fetch_jwks(JWKS_URL)["keys"], header.get("kid"))
+    return _verify_with(token, jwk, algorithms or [jwk["alg"]], clock)
+
+
+def jwks_refusing_everything(
+    token: str, *, fetch_jwks: Callable[[str], dict[str, Any]], clock: Clock
+) -> Any:
+    raise InvalidToken("refused")
+
+
+def jwks_ignoring_key_headers(
+    token: str, *, fetch_jwks: Callable[[str], dict[str, Any]], clock: Clock
+) -> Any:
+    # Never *uses* jku or jwk, so "safe": but the task says to refuse such tokens.
+    return _checked_jwks(token, fetch_jwks, clock, key_headers=False)
+
+
+def jwks_no_typ_check(
+    token: str, *, fetch_jwks: Callable[[str], dict[str, Any]], clock: Clock
+) -> Any:
+    return _checked_jwks(token, fetch_jwks, clock, typ=False)
+
+
+def jwks_allowing_both_algorithms(
+    token: str, *, fetch_jwks: Callable[[str], dict[str, Any]], clock: Clock
+) -> Any:
+    return _checked_jwks(token, fetch_jwks, clock, algorithms=["RS256", "EdDSA"])

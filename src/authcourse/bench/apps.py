@@ -8,7 +8,7 @@ differs only in its dependency, taken as shipped from ``clouddocs``:
 - ``/empty-dependency``: an async dependency that does nothing, i.e. what FastAPI's
   dependency injection costs by itself;
 - ``/jwt``: ``clouddocs.tokens.require_access_token`` (HS256 signature and claims, then
-  the revocation checks: ``jti`` denylist and token version, two primary-key lookups);
+  the revocation check: ``jti`` denylist, token version and refresh family, one statement);
 - ``/jwt-signature-only``: the same token checked by ``TokenService.verify`` alone (no
   revocation lookup), to show what the database part costs;
 - ``/session``: ``SessionManager.require_session`` (a lookup by the id's SHA-256, and the
@@ -20,6 +20,7 @@ All of them share one in-memory SQLite ``Database`` and one client.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -30,8 +31,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from authcourse.bench import HttpCall
 
-#: A 256-bit HS256 secret, fixed so runs are comparable (never a real key).
-BENCH_SECRET = b"authcourse-bench-hs256-secret-32bytes!!"
+#: A 256-bit HS256 key, fixed so runs are comparable (never a real key), as a secret store
+#: would hold it (base64url); ``BENCH_SECRET`` is its bytes, for calling PyJWT directly.
+BENCH_KEY = "GOkGCCtTJgHedOKbWOeUylu40X23Tl5KVjilymkyg-4"
+BENCH_SECRET = base64.urlsafe_b64decode(BENCH_KEY + "=")
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,11 @@ async def auth_methods_app() -> AsyncIterator[AuthBench]:
     from clouddocs.db import Database, Tenant, User
     from clouddocs.sessions import SessionManager
     from clouddocs.tokens import (
+        FAMILY_CLAIM,
         VERSION_CLAIM,
+        HS256Secret,
         KeyRing,
+        RefreshTokens,
         SigningKey,
         TokenService,
         TokenSettings,
@@ -80,11 +86,13 @@ async def auth_methods_app() -> AsyncIterator[AuthBench]:
                 session, tenant_id=1, name="bench", scopes=["docs:read"], clock=clock
             )
         tokens = TokenService(
-            KeyRing(SigningKey("bench", "HS256", BENCH_SECRET)),
+            KeyRing(SigningKey("bench", "HS256", HS256Secret.from_base64url(BENCH_KEY))),
             TokenSettings(issuer="https://clouddocs.test", audience="clouddocs-api"),
             clock=clock,
         )
-        token = tokens.issue("1", claims={VERSION_CLAIM: 0})
+        async with db.sessions() as session:  # access tokens name their login (refresh family)
+            family = (await RefreshTokens(tokens).start(session, 1)).family_id
+        token = tokens.issue("1", claims={VERSION_CLAIM: 0, FAMILY_CLAIM: family})
         guard = ApiKeyGuard(db, clock=clock)
 
         async def signature_only(

@@ -459,10 +459,10 @@ def measure_reference(plan: Plan, progress: Progress) -> list[Row]:
     import jwt
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from authcourse.bench.apps import BENCH_SECRET
+    from authcourse.bench.apps import BENCH_KEY, BENCH_SECRET
     from clouddocs.apikeys import generate_api_key, key_digest
     from clouddocs.passwords import OWASP_ARGON2, PasswordHasher
-    from clouddocs.tokens import KeyRing, SigningKey, TokenService, TokenSettings
+    from clouddocs.tokens import HS256Secret, KeyRing, SigningKey, TokenService, TokenSettings
 
     rounds = plan.reference_rounds
     rows: list[Row] = []
@@ -505,7 +505,7 @@ def measure_reference(plan: Plan, progress: Progress) -> list[Row]:
         "~70 µs",
     )
     service = TokenService(
-        KeyRing(SigningKey("bench", "HS256", BENCH_SECRET)),
+        KeyRing(SigningKey("bench", "HS256", HS256Secret.from_base64url(BENCH_KEY))),
         TokenSettings(issuer="https://clouddocs.test", audience="clouddocs-api"),
     )
     access = service.issue("1")

@@ -368,7 +368,8 @@ def harden(
       ``no-store`` on every response to a credentialed request or that sets a cookie;
     - ``BodyLimitMiddleware``: ``413`` past ``max_body_bytes``, declared or streamed;
     - ``hide_rejected_input``: a ``422`` names the field, never echoes the value;
-    - in OpenAPI, the ``413`` on every operation that takes a body and the ``401`` (with
+    - ``allow_every_method``: a ``405`` whose ``Allow`` lists every method the path serves;
+    - in OpenAPI, the ``400`` and ``413`` on every operation that takes a body and the ``401`` (with
       its ``WWW-Authenticate`` header) on every operation that declares a security scheme.
 
     Call it in the app factory, before the app serves a request (Starlette refuses new
@@ -389,6 +390,7 @@ def harden(
         credential_headers=credential_headers,
     )
     hide_rejected_input(app)
+    app.add_exception_handler(405, allow_every_method(app))
     declare_baseline_responses(app, max_body_bytes)
     return app
 
@@ -418,11 +420,13 @@ def _json_detail(description: str, headers: dict[str, str] | None = None) -> dic
 
 
 def declare_baseline_responses(app: FastAPI, max_body_bytes: int) -> None:
-    """Declare, once the schema is built, the 413 and 401 that ``harden`` makes possible.
+    """Declare, once the schema is built, the 400, 413 and 401 that ``harden`` makes possible.
 
     A response an operation already declares is kept as it is.
     """
     build_schema = app.openapi
+    # FastAPI answers 400 itself to a body it cannot parse (broken JSON, a bad form encoding).
+    unreadable = _json_detail("The request body could not be parsed")
     too_large = _json_detail(f"Request body larger than {max_body_bytes} bytes")
     not_authenticated = _json_detail(
         "Missing or invalid credentials",
@@ -437,12 +441,43 @@ def declare_baseline_responses(app: FastAPI, max_body_bytes: int) -> None:
                         continue
                     responses = operation.setdefault("responses", {})
                     if "requestBody" in operation:
+                        responses.setdefault("400", unreadable)
                         responses.setdefault("413", too_large)
                     if operation.get("security"):
                         responses.setdefault("401", not_authenticated)
         return build_schema()
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+from collections.abc import Awaitable, Callable
+
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+
+def allow_every_method(app: FastAPI) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """A 405 handler whose ``Allow`` lists every method the matched path serves."""
+    served: dict[str, set[str]] = {}
+
+    def methods_for(path: str) -> set[str]:
+        if not served:  # read once, at the first 405: every router is included by then
+            # route_inventory (section 10) walks included routers too.
+            for route in route_inventory(app):
+                served.setdefault(route.path, set()).add(route.method)
+        return served.get(path, set())
+
+    async def method_not_allowed(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        headers = dict(error.headers or {})
+        methods = methods_for(getattr(request.scope.get("route"), "path", ""))
+        if methods:
+            headers["Allow"] = ", ".join(sorted(methods))
+        return JSONResponse({"detail": error.detail}, status_code=405, headers=headers)
+
+    return method_not_allowed
 
 
 from collections.abc import Collection, Iterator, Sequence

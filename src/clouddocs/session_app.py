@@ -274,7 +274,7 @@ def _account_router(parts: _Parts) -> APIRouter:
 
     @router.post("/documents", status_code=status.HTTP_201_CREATED)
     async def create_document(
-        caller: Caller, title: Annotated[str, Form(max_length=300)], db: Db
+        caller: Caller, title: Annotated[str, Form(min_length=1, max_length=300)], db: Db
     ) -> dict[str, object]:
         user = await db.get(User, caller.user_id)
         assert user is not None

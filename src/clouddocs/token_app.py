@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Cookie, Depends, FastAPI, HTTPException, Request, Response, Security
-from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from clouddocs.accounts import authenticate
 from clouddocs.audit_log import AuditEventType, record_event
@@ -29,7 +27,7 @@ from clouddocs.lockout import AccountLockout, LockoutPolicy
 from clouddocs.passwords import PasswordHasher
 from clouddocs.ratelimit import RateLimiter, too_many_requests
 from clouddocs.refresh_tokens import IssuedRefresh, RefreshReuse, RefreshTokens
-from clouddocs.security import bearer_challenge, harden, route_inventory, unauthorized
+from clouddocs.security import bearer_challenge, harden, unauthorized
 from clouddocs.token_revocation import (
     FAMILY_CLAIM,
     VERSION_CLAIM,
@@ -314,27 +312,6 @@ def token_routes(settings: TokenAppSettings) -> APIRouter:
 def create_token_app(settings: TokenAppSettings) -> FastAPI:
     app = FastAPI(title="CloudDocs (JWT)")
     app.include_router(token_routes(settings))
-    app.add_exception_handler(405, allow_every_method(app))
-    # Headers, no-store on credentialed responses, a body limit, 422s that never echo input.
+    # Headers, no-store on credentialed responses, a body limit, 422s that never echo input,
+    # and a 405 whose Allow lists every method a path serves (POST and DELETE /auth/refresh).
     return harden(app)
-
-
-def allow_every_method(app: FastAPI) -> Callable[[Request, Exception], Awaitable[Response]]:
-    """A 405 handler whose ``Allow`` lists every method the path serves (RFC 9110 §15.5.6).
-
-    Starlette answers with the ``Allow`` of the first route whose path matched: ``POST`` for
-    ``/auth/refresh`` although ``DELETE`` is served there too.
-    """
-    served: dict[str, set[str]] = {}
-    for route in route_inventory(app):  # the app's routes are all included by now
-        served.setdefault(route.path, set()).add(route.method)
-
-    async def method_not_allowed(request: Request, error: Exception) -> Response:
-        assert isinstance(error, StarletteHTTPException)
-        headers = dict(error.headers or {})
-        matched = getattr(request.scope.get("route"), "path", None)
-        if matched in served:
-            headers["Allow"] = ", ".join(sorted(served[matched]))
-        return JSONResponse({"detail": error.detail}, status_code=405, headers=headers)
-
-    return method_not_allowed

@@ -238,10 +238,7 @@ def build_ch04() -> Audited:
         limiter = find("RateLimiter")("100/minute", scope="audit-api-key")
         guard, burst = find("ApiKeyGuard")(database, clock, limiter=limiter), 150
     app = FastAPI(title="CloudDocs API (chapter 4)")
-    try:
-        find("harden")(app)  # the baseline protections, where this clouddocs has them
-    except LookupError:
-        find("hide_rejected_input")(app)
+    find("harden")(app)
     app.include_router(find("api_keys_router")(guard))
     # Defaults, not Annotated: this module's annotations are strings, and the guard is local.
     async def list_documents(key: Any = Depends(guard.require("docs:read"))) -> dict[str, object]:  # noqa: B008
@@ -250,8 +247,11 @@ def build_ch04() -> Audited:
     async def create_document(key: Any = Depends(guard.require("docs:write"))) -> dict[str, str]:  # noqa: B008
         return {"created_by": key.name}
 
-    app.add_api_route("/documents", list_documents, methods=["GET"])
-    app.add_api_route("/documents", create_document, methods=["POST"], status_code=201)
+    declared = find("KEY_AUTH_RESPONSES")  # the 401 and 403 a key-guarded route can give
+    app.add_api_route("/documents", list_documents, methods=["GET"], responses=declared)
+    app.add_api_route(
+        "/documents", create_document, methods=["POST"], status_code=201, responses=declared
+    )
     keys: dict[str, str] = {}
 
     @contextlib.asynccontextmanager

@@ -585,6 +585,8 @@ def test_cli_exit_code_follows_the_verdicts(
 # --- over uvicorn on loopback ---------------------------------------------------------
 
 
+# A real uvicorn process each (a couple of seconds): `make test` runs them, test-fast not.
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_loopback_server_serves_every_route_then_stops() -> None:
     import httpx2
@@ -604,6 +606,7 @@ async def test_loopback_server_serves_every_route_then_stops() -> None:
         pass
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_loopback_server_stops_by_itself_when_its_time_is_up() -> None:
     # No parent closing stdin: the --max-seconds limit alone ends it.

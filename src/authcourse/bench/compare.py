@@ -18,9 +18,11 @@ the numbers in both. One app, one client; the routes take turns in interleaved b
 Per route: ``median_ns`` and ``p99_ns`` over every sample of every run; ``ratio`` (the
 baseline's median over this route's, i.e. the share of the baseline's throughput one
 client keeps) and ``added_ns`` are computed *within* each run, where both routes saw the
-same machine, and the median over runs is reported. Timings depend on the machine: show
-them in cells marked ``# NBVAL_IGNORE_OUTPUT``, and write prose numbers from the output
-they sit next to; never assert them.
+same machine, and the median over runs is reported. The defaults send about
+``(rounds × runs + warmup) × routes`` requests: some 2,500 for four routes, a second or
+two in-process, which a notebook's 10 s under nbval can afford. Timings depend on the
+machine: show them in cells marked ``# NBVAL_IGNORE_OUTPUT``, and write prose numbers
+from the output they sit next to; never assert them.
 """
 
 from __future__ import annotations

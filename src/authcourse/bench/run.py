@@ -62,14 +62,16 @@ class Plan:
     hash_rounds: int
 
 
+# Short blocks (50 and 25 requests): a burst of load from another process on a shared
+# machine then spreads over every route instead of landing on one.
 FULL = Plan(
     "full",
     requests=1000,
-    blocks=10,
+    blocks=20,
     runs=3,
     warmup=200,
     loopback_requests=500,
-    loopback_blocks=5,
+    loopback_blocks=20,
     check_repeats=3,
     reference_rounds=2000,
     hash_rounds=10,
@@ -77,11 +79,11 @@ FULL = Plan(
 QUICK = Plan(
     "quick",
     requests=200,
-    blocks=4,
+    blocks=8,
     runs=3,
     warmup=50,
-    loopback_requests=100,
-    loopback_blocks=2,
+    loopback_requests=200,
+    loopback_blocks=8,
     check_repeats=1,
     reference_rounds=300,
     hash_rounds=3,

@@ -23,15 +23,19 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from authcourse.bench.timing import HttpCall
 
-#: A 256-bit HS256 secret, fixed so runs are comparable (never a real key).
-BENCH_SECRET = b"authcourse-bench-hs256-secret-32bytes!!"
+if TYPE_CHECKING:
+    from clouddocs.db import Database
+    from clouddocs.tokens import TokenService
+
+#: A per-key request limit the bench cannot reach (it sends a few thousand a minute).
+BENCH_KEY_RATE = "1000000/minute"
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,36 @@ class AuthBench:
     ORDER = (BASELINE, EMPTY_DEPENDENCY, SESSION, API_KEY, JWT_SIGNATURE, JWT)
 
 
+async def access_token_at_login(tokens: TokenService, db: Database, *, user_id: int) -> str:
+    """An access token carrying what the chapter 3 login route puts in one.
+
+    That is the user's token version and, where chapter 3 ties access tokens to a login
+    (a refresh family whose revocation ends them), the family's id: the revocation check
+    refuses a token without it, and the bench must time the accepted path.
+    """
+    from clouddocs import tokens as reference
+
+    claims: dict[str, Any] = {reference.VERSION_CLAIM: 0}
+    family_claim = getattr(reference, "FAMILY_CLAIM", None)
+    if family_claim is not None:
+        async with db.sessions() as session:
+            login: Any = await reference.RefreshTokens(tokens).start(session, user_id)
+        claims[family_claim] = login.family_id
+    return tokens.issue(str(user_id), claims=claims)
+
+
+def unreachable_key_limit() -> dict[str, Any]:
+    """``ApiKeyGuard``'s limiter argument when its per-key limit is on by default.
+
+    The limiter stays on the measured path (counting is part of the check's cost), with a
+    limit the bench never reaches: a 429 would time the refusal, not the check.
+    """
+    from clouddocs import apikeys
+
+    limiter_type = getattr(apikeys, "KeyLimiter", None)
+    return {} if limiter_type is None else {"limiter": limiter_type(BENCH_KEY_RATE)}
+
+
 @contextlib.asynccontextmanager
 async def auth_methods_app() -> AsyncIterator[AuthBench]:
     """The app, its database filled with one tenant, user, session, API key and token."""
@@ -60,11 +94,10 @@ async def auth_methods_app() -> AsyncIterator[AuthBench]:
     from clouddocs.db import Database, Tenant, User
     from clouddocs.sessions import SessionManager
     from clouddocs.tokens import (
-        VERSION_CLAIM,
         KeyRing,
-        SigningKey,
         TokenService,
         TokenSettings,
+        new_hs256_key,
         require_access_token,
     )
 
@@ -83,12 +116,12 @@ async def auth_methods_app() -> AsyncIterator[AuthBench]:
                 session, tenant_id=1, name="bench", scopes=["docs:read"], clock=clock
             )
         tokens = TokenService(
-            KeyRing(SigningKey("bench", "HS256", BENCH_SECRET)),
+            KeyRing(new_hs256_key("bench")),
             TokenSettings(issuer="https://clouddocs.test", audience="clouddocs-api"),
             clock=clock,
         )
-        token = tokens.issue("1", claims={VERSION_CLAIM: 0})
-        guard = ApiKeyGuard(db, clock=clock)
+        token = await access_token_at_login(tokens, db, user_id=1)
+        guard = ApiKeyGuard(db, clock=clock, **unreachable_key_limit())
 
         async def signature_only(
             credentials: Annotated[HTTPAuthorizationCredentials, Depends(HTTPBearer())],

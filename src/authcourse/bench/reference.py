@@ -8,6 +8,7 @@ verification, a database lookup through each layer.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Callable
 
@@ -26,12 +27,12 @@ def measure_reference(rounds: int, hash_rounds: int, progress: Progress) -> list
     import jwt
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from authcourse.bench.apps import BENCH_SECRET
     from clouddocs.apikeys import generate_api_key, key_digest
     from clouddocs.passwords import OWASP_ARGON2, PasswordHasher
-    from clouddocs.tokens import KeyRing, SigningKey, TokenService, TokenSettings
+    from clouddocs.tokens import KeyRing, TokenService, TokenSettings, new_hs256_key
 
     rows: list[Row] = []
+    secret = secrets.token_bytes(32)  # PyJWT alone, below: any 256 random bits
 
     def add(timing: Timing, facts: str) -> None:
         rows.append(_reference_row(timing, f"facts.md: {facts}"))
@@ -50,19 +51,17 @@ def measure_reference(rounds: int, hash_rounds: int, progress: Progress) -> list
 
     progress("reference: JWT, API key and SQLite lookups")
     claims = {"sub": "1", "aud": "clouddocs-api", "iss": "https://clouddocs.test"}
-    hs256_token = jwt.encode({**claims, "exp": int(time.time()) + 600}, BENCH_SECRET, "HS256")
+    hs256_token = jwt.encode({**claims, "exp": int(time.time()) + 600}, secret, "HS256")
     add(
         per_call(
-            lambda: jwt.decode(
-                hs256_token, BENCH_SECRET, algorithms=["HS256"], audience="clouddocs-api"
-            ),
+            lambda: jwt.decode(hs256_token, secret, algorithms=["HS256"], audience="clouddocs-api"),
             rounds=rounds,
             label="PyJWT HS256 decode",
         ),
         "~30 µs",
     )
     service = TokenService(
-        KeyRing(SigningKey("bench", "HS256", BENCH_SECRET)),
+        KeyRing(new_hs256_key("bench")),
         TokenSettings(issuer="https://clouddocs.test", audience="clouddocs-api"),
     )
     access = service.issue("1")

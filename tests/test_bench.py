@@ -508,6 +508,14 @@ def test_report_text_marks_failures_and_cuts_long_notes() -> None:
     assert "<table>" in report._repr_html_()
 
 
+def test_report_warns_when_the_machine_was_busy() -> None:
+    busy = {"cpus": 2, "python": "3.11", "platform": "t", "load_before": [1.0], "load_after": [6.5]}
+    assert "load up to 6.5 on 2 CPUs" in Report([], machine=busy).text()
+    calm = {**busy, "load_after": [1.5]}
+    assert "warning" not in Report([], machine=calm).text()
+    assert "warning" not in Report([], machine={}).text()
+
+
 def test_report_json_shape() -> None:
     data = json.loads(report_for_json().to_json())
     assert set(data) == {"mode", "machine", "seconds", "exit_code", "comparisons", "rows"}

@@ -132,6 +132,8 @@ class Report:
 
     def text(self) -> str:
         parts = [f"authcourse bench ({self.mode}) on {describe_machine(self.machine)}"]
+        if warning := busy_warning(self.machine):
+            parts.append(warning)
         for comparison in self.comparisons:
             parts += ["", comparison.text()]
         # Long notes (a failing case's message) are cut here; --json carries them whole.
@@ -168,6 +170,19 @@ def describe_machine(machine: dict[str, Any]) -> str:
         if machine.get(key):
             text += f"; {key.replace('_', ' ')} {' '.join(map(str, machine[key]))}"
     return text
+
+
+def busy_warning(machine: dict[str, Any]) -> str:
+    """A caveat when more was runnable than there are CPUs, before or after the run."""
+    cpus = machine.get("cpus") or 0
+    loads = [load[0] for load in (machine.get("load_before"), machine.get("load_after")) if load]
+    if not cpus or not loads or max(loads) <= cpus:
+        return ""
+    return (
+        f"warning: the machine was busy (1-minute load up to {max(loads):g} on {cpus} CPUs):"
+        " routes that wait on a thread (aiosqlite) queue behind other processes, so their"
+        " ratios are pessimistic; compare runs made under similar load"
+    )
 
 
 def _shorten(text: str, limit: int | None) -> str:

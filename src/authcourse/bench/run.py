@@ -37,7 +37,7 @@ from authcourse.bench import budgets
 from authcourse.bench.apps import AuthBench
 from authcourse.bench.budgets import Budget
 from authcourse.bench.compare import Comparison, measure_calls, signed_duration
-from authcourse.bench.report import Report, Row, Verdict, error_row
+from authcourse.bench.report import Report, Row, Verdict, busy_warning, error_row
 from authcourse.bench.timing import format_duration, interleaved_runs, request_runner
 
 Progress = Callable[[str], None]
@@ -407,6 +407,8 @@ def run(
     rows += not_measurable_rows()
     rows += reference.measure_reference(plan.reference_rounds, plan.hash_rounds, say)
     machine["load_after"] = _load()
+    if warning := busy_warning(machine):
+        machine["warning"] = warning  # in --json too
     return Report(
         rows,
         mode=plan.mode,

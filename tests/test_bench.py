@@ -354,6 +354,9 @@ def test_in_process_verdicts_are_medians_of_the_runs() -> None:
     assert verdicts(rows)[f"{AuthBench.EMPTY_DEPENDENCY} vs {AuthBench.BASELINE}, in-process"] is (
         Verdict.REFERENCE
     )
+    # Just under the limit reads as under it, never rounded up to it.
+    (near,) = [r for r in run.throughput_rows(in_process([0.19996] * 3)) if r.name == session]
+    assert near.verdict is Verdict.OVER and near.measured.startswith("19.9% ")
     # A verdict needs three runs.
     rows = run.throughput_rows(in_process([0.5, 0.5]))
     assert verdicts(rows)[session] is Verdict.ERROR

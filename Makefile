@@ -77,4 +77,4 @@ audit: $(STAMP)
 	$(BIN)/python -m authcourse audit $(AUDIT_APP) --target $(AUDIT_TARGET) $(AUDIT_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-peer .mypy_cache .ruff_cache

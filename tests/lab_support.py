@@ -19,10 +19,8 @@ does not; it would need ``pythonpath = ["tests"]`` in pytest's configuration.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import functools
-import inspect
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -38,8 +36,6 @@ from authcourse.checks.core import (
     get_exercise,
     run_exercise,
 )
-from authcourse.grading.scan import is_front_end_cell
-from authcourse.labs import BEGIN, STUB
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,29 +72,8 @@ def lab_namespace(slug: str) -> dict[str, Any]:
 
 @functools.cache
 def _run_notebook(path: Path) -> Mapping[str, Any]:
-    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-    namespace: dict[str, Any] = {"__name__": f"{where.parent.name}_{where.stem}"}
-    for number, cell in enumerate(notebooks.read(path).cells, start=1):
-        if cell.cell_type != "code" or is_front_end_cell(cell.source):
-            continue
-        # "<learner": the case runner reports a crash at the learner's own line, as in Jupyter.
-        # dont_inherit: this module's `from __future__ import annotations` must not leak in.
-        code = compile(
-            cell.source,
-            f"<learner {where} cell {number}>",
-            "exec",
-            flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
-            dont_inherit=True,
-        )
-        if code.co_flags & inspect.CO_COROUTINE:
-            if BEGIN in cell.source or STUB[0] in cell.source:
-                raise ValueError(
-                    f"{where} cell {number} is an exercise cell with a top-level await: move"
-                    " the demo into a cell of its own"
-                )
-            continue
-        exec(code, namespace)
-    return namespace
+    # The one definition of "run it as a learner does", shared with `make bench`.
+    return notebooks.learner_namespace(path)
 
 
 # --- running exercises and cases -----------------------------------------------------------

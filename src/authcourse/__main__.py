@@ -163,12 +163,12 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from authcourse.bench import budgets
+    from authcourse.bench import run
 
     def progress(message: str) -> None:
         print(f"bench: {message}", file=sys.stderr, flush=True)
 
-    report = budgets.run(quick=args.quick, notebooks=args.notebooks, progress=progress)
+    report = run.run(quick=args.quick, notebooks=args.notebooks, progress=progress)
     print(report.to_json() if args.json else report.text())
     return report.exit_code
 

@@ -1,0 +1,441 @@
+"""``python -m authcourse bench``: measure the budgets of DESIGN.md §12 on this machine.
+
+One run measures, in this order:
+
+1. in-process, one app, one client: the same endpoint unprotected, behind an empty
+   dependency, a session, an API key, a JWT checked for signature and claims only, and a
+   JWT with revocation; interleaved blocks, :data:`MIN_RUNS` runs or more, and each
+   verdict is the median of the per-run ratios, so one noisy run cannot flip it;
+2. ours against the peer, fastapi-users (:mod:`authcourse.bench.peer`): our JWT with
+   revocation and fastapi-users' ``GET /me`` (JWT strategy + SQLAlchemy user lookup),
+   each in its own process, their blocks alternating; budget ours ≥ peer;
+3. the same routes over uvicorn on 127.0.0.1 (:mod:`authcourse.bench.loopback`), a
+   bounded number of requests, reported without a verdict;
+4. ``check(...)`` per exercise and grading per submission (:mod:`authcourse.bench.course`),
+   and with ``--notebooks`` each notebook under nbval;
+5. reference numbers (:mod:`authcourse.bench.reference`).
+
+Budgets that cannot be measured yet (the credential cache, chapter 7) say so in their
+row instead of disappearing. The exit code is 1 when a budget is missed, a measurement
+failed, or the peer was not measured. The tests feed fake timings to the pure parts
+(:func:`throughput_rows`, :func:`peer_rows`); they never assert a real timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from authcourse.bench import budgets
+from authcourse.bench.apps import AuthBench
+from authcourse.bench.budgets import Budget
+from authcourse.bench.compare import Comparison, measure_calls, signed_duration
+from authcourse.bench.report import Report, Row, Verdict, busy_warning, error_row
+from authcourse.bench.timing import format_duration, interleaved_runs, request_runner
+
+Progress = Callable[[str], None]
+
+#: Verdicts are medians over at least this many interleaved runs.
+MIN_RUNS = 3
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure: :data:`FULL` for ``make bench``, :data:`QUICK` for a rough look."""
+
+    mode: str
+    requests: int  # per route and run, in-process (and ours vs the peer)
+    blocks: int
+    runs: int
+    warmup: int
+    loopback_requests: int  # per route, over uvicorn: one run
+    loopback_blocks: int
+    check_repeats: int
+    reference_rounds: int
+    hash_rounds: int
+
+
+# Short blocks (50 and 25 requests): a burst of load from another process on a shared
+# machine then spreads over every route instead of landing on one.
+FULL = Plan(
+    "full",
+    requests=1000,
+    blocks=20,
+    runs=3,
+    warmup=200,
+    loopback_requests=500,
+    loopback_blocks=20,
+    check_repeats=3,
+    reference_rounds=2000,
+    hash_rounds=10,
+)
+QUICK = Plan(
+    "quick",
+    requests=200,
+    blocks=8,
+    runs=3,
+    warmup=50,
+    loopback_requests=200,
+    loopback_blocks=8,
+    check_repeats=1,
+    reference_rounds=300,
+    hash_rounds=3,
+)
+
+#: The in-process budgets, route by route (the empty dependency is a reference).
+THROUGHPUT_BUDGETS: tuple[tuple[str, Budget], ...] = (
+    (AuthBench.SESSION, budgets.SESSION),
+    (AuthBench.API_KEY, budgets.API_KEY),
+    (AuthBench.JWT_SIGNATURE, budgets.JWT_SIGNATURE_ONLY),
+    (AuthBench.JWT, budgets.JWT_WITH_REVOCATION),
+)
+CACHE_BUDGETS: tuple[tuple[str, Budget], ...] = (
+    (AuthBench.SESSION, budgets.SESSION_CACHED),
+    (AuthBench.API_KEY, budgets.API_KEY_CACHED),
+    (AuthBench.JWT, budgets.JWT_CACHED),
+)
+
+OURS = "ours: JWT with revocation"
+OURS_OPEN = "ours: unprotected"
+PEER_ME = "fastapi-users: GET /me"
+PEER_OPEN = "fastapi-users: unprotected"
+PEER_ROW = "ours (JWT with revocation) / fastapi-users (JWT strategy + user lookup)"
+
+
+# --- 1. in-process ------------------------------------------------------------------
+
+
+async def measure_in_process(plan: Plan) -> Comparison:
+    """Every route of the bench app, one client, interleaved, ``plan.runs`` runs."""
+    from authcourse.bench.apps import auth_methods_app
+    from authcourse.client import asgi_client
+
+    async with auth_methods_app() as bench, asgi_client(bench.app) as client:
+        return await measure_calls(
+            client,
+            {label: bench.calls[label] for label in AuthBench.ORDER},
+            baseline=AuthBench.BASELINE,
+            rounds=plan.requests,
+            blocks=plan.blocks,
+            runs=plan.runs,
+            warmup=plan.warmup,
+            title=(
+                f"In-process (ASGI transport), one client: {plan.requests} requests per route"
+                f" and run, {plan.blocks} interleaved blocks, {plan.runs} runs"
+            ),
+        )
+
+
+def throughput_rows(comparison: Comparison) -> list[Row]:
+    """The in-process budget rows (and the empty dependency as a reference)."""
+    baseline = comparison[AuthBench.BASELINE]
+    empty = comparison[AuthBench.EMPTY_DEPENDENCY]
+    rows = [
+        Row(
+            "reference",
+            f"{AuthBench.EMPTY_DEPENDENCY} vs {AuthBench.BASELINE}, in-process",
+            None,
+            empty.median_ns / 1e9,
+            f"{empty.ratio:.0%} ({signed_duration(empty.added_ns)})",
+            "what FastAPI's dependency injection costs by itself",
+        )
+    ]
+    for label, budget in THROUGHPUT_BUDGETS:
+        route = comparison[label]
+        # The ratio hides the absolute cost: say what the budget leaves a check here.
+        allowed = baseline.median_ns * (1 / budget.limit - 1)
+        enough = route.runs >= MIN_RUNS
+        rows.append(
+            Row(
+                "in-process",
+                f"{label} vs {AuthBench.BASELINE}",
+                budget,
+                route.ratio,
+                f"{floor_percent(route.ratio)} ({signed_duration(route.added_ns)}; runs "
+                + " ".join(f"{ratio:.0%}" for ratio in route.run_ratios)
+                + ")",
+                f"median of {route.runs} runs; the budget allows"
+                f" +{format_duration(allowed)} per request here"
+                if enough
+                else f"only {route.runs} run(s): a verdict needs {MIN_RUNS}",
+                None if enough else Verdict.ERROR,
+            )
+        )
+    return rows
+
+
+def floor_percent(ratio: float) -> str:
+    """``0.4996`` as ``49.9%``: rounded down, so a ratio under an "at least" budget never
+    reads as reaching it."""
+    return f"{math.floor(ratio * 1000) / 10:.1f}%"
+
+
+def cache_rows() -> list[Row]:
+    """The credential cache's budgets: there is no cache yet, so nothing to measure."""
+    return [
+        Row(
+            "cache hit path",
+            f"{label}, cache hit path, vs {AuthBench.BASELINE}",
+            budget,
+            None,
+            "not measured (no cache yet)",
+            "the opt-in credential cache is not built",
+            Verdict.NOT_MEASURABLE,
+        )
+        for label, budget in CACHE_BUDGETS
+    ]
+
+
+# --- 2. the peer --------------------------------------------------------------------
+
+
+async def measure_peer(plan: Plan, python: Path) -> tuple[Comparison, dict[str, str | None]]:
+    """Ours and fastapi-users, each in-process in its own process, blocks alternating."""
+    from authcourse.bench.apps import auth_methods_app
+    from authcourse.bench.peer import peer_process
+    from authcourse.client import asgi_client
+
+    async with (
+        auth_methods_app() as bench,
+        asgi_client(bench.app) as client,
+        peer_process(python) as peer,
+    ):
+        runners = {
+            OURS_OPEN: request_runner(client, bench.calls[AuthBench.BASELINE]),
+            OURS: request_runner(client, bench.calls[AuthBench.JWT]),
+            PEER_OPEN: peer.runner("unprotected"),
+            PEER_ME: peer.runner("GET /me"),
+        }
+        runs = await interleaved_runs(
+            runners, rounds=plan.requests, blocks=plan.blocks, runs=plan.runs, warmup=plan.warmup
+        )
+        versions = peer.versions
+    title = (
+        f"Ours vs fastapi-users, in-process, each in its own process, blocks alternating:"
+        f" {plan.requests} requests per route and run, {plan.runs} runs"
+        f" (vs baseline = our unprotected route)"
+    )
+    return Comparison.from_runs(runs, baseline=OURS_OPEN, title=title), versions
+
+
+def peer_rows(comparison: Comparison, versions: dict[str, str | None]) -> list[Row]:
+    """The ours ≥ peer budget row, from a comparison made by :func:`measure_peer`."""
+    ratios = comparison.throughput_ratios(OURS, PEER_ME)
+    ratio = float(statistics.median(ratios))
+    ours, theirs = comparison[OURS], comparison[PEER_ME]
+    enough = len(ratios) >= MIN_RUNS
+    shown = ", ".join(
+        f"{name} {versions[name]}" for name in ("fastapi-users", "sqlalchemy") if versions.get(name)
+    )
+    note = (
+        f"median of {len(ratios)} runs; {shown}; its JWT strategy has no revocation check"
+        if enough
+        else f"only {len(ratios)} run(s): a verdict needs {MIN_RUNS}"
+    )
+    return [
+        Row(
+            "peer",
+            PEER_ROW,
+            budgets.PEER,
+            ratio,
+            f"{ratio:.2f}× (ours {format_duration(ours.median_ns)}, theirs"
+            f" {format_duration(theirs.median_ns)}; runs "
+            + " ".join(f"{value:.2f}×" for value in ratios)
+            + ")",
+            note,
+            None if enough else Verdict.ERROR,
+        )
+    ]
+
+
+def peer_not_measured(reason: str) -> Row:
+    """The peer's row when it could not be measured: the run fails."""
+    return Row("peer", PEER_ROW, budgets.PEER, None, "not measured", reason, Verdict.NOT_MEASURED)
+
+
+def run_peer(plan: Plan, root: Path, say: Progress) -> tuple[list[Row], Comparison | None]:
+    from authcourse.bench.peer import PeerUnavailable, ensure_peer_env
+
+    say("peer: fastapi-users vs ours, alternating blocks between two processes")
+    try:
+        python = ensure_peer_env(root, say)
+        comparison, versions = asyncio.run(measure_peer(plan, python))
+    except PeerUnavailable as error:
+        return [peer_not_measured(str(error))], None
+    except Exception as error:  # e.g. our route answering 401: the row says so
+        return [peer_not_measured(f"{type(error).__name__}: {error}")], None
+    return peer_rows(comparison, versions), comparison
+
+
+# --- 3. over uvicorn on loopback ----------------------------------------------------
+
+
+async def measure_loopback(plan: Plan) -> Comparison:
+    """The same routes over uvicorn on 127.0.0.1: bounded, one run, no verdict."""
+    import httpx2
+
+    from authcourse.bench.loopback import loopback_server
+
+    async with (
+        loopback_server() as server,
+        httpx2.AsyncClient(base_url=server.base_url, trust_env=False) as client,
+    ):
+        return await measure_calls(
+            client,
+            {label: server.calls[label] for label in AuthBench.ORDER},
+            baseline=AuthBench.BASELINE,
+            rounds=plan.loopback_requests,
+            blocks=plan.loopback_blocks,
+            runs=1,
+            warmup=min(plan.warmup, 50),
+            title=(
+                f"Over uvicorn on 127.0.0.1 (its own process, one keep-alive client):"
+                f" {plan.loopback_requests} requests per route, one run, no verdict"
+            ),
+        )
+
+
+# --- the rest, and the whole run ----------------------------------------------------
+
+
+def not_measurable_rows() -> list[Row]:
+    reason = "not measurable yet: chapter 7 (ReBAC) not built"
+    return [
+        Row(
+            "ReBAC",
+            "ReBAC check at 1M tuples, p99 with the closure index",
+            budgets.REBAC_P99,
+            None,
+            reason,
+            status=Verdict.NOT_MEASURABLE,
+        ),
+        Row(
+            "ReBAC",
+            "ReBAC: naive traversal p99 / closure index p99, same run",
+            budgets.REBAC_VS_NAIVE,
+            None,
+            reason,
+            status=Verdict.NOT_MEASURABLE,
+        ),
+    ]
+
+
+def suite_rows(notebooks: bool) -> list[Row]:
+    rows = [
+        Row(
+            "suite",
+            "make test in total (install excluded)",
+            budgets.SUITE,
+            None,
+            "not run by bench: time `make test` itself",
+            status=Verdict.SKIPPED,
+        ),
+        Row(
+            "suite",
+            "make test-fast (no kernels)",
+            budgets.SUITE_FAST,
+            None,
+            "not run by bench: time it itself",
+            status=Verdict.SKIPPED,
+        ),
+    ]
+    if not notebooks:
+        rows.append(
+            Row(
+                "nbval",
+                "any one notebook under nbval",
+                budgets.NOTEBOOK,
+                None,
+                "not run (slow): pass --notebooks",
+                status=Verdict.SKIPPED,
+            )
+        )
+    return rows
+
+
+def run(
+    *,
+    quick: bool = False,
+    notebooks: bool = False,
+    root: Path | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Measure every budget that can be measured on this machine; see the module docstring."""
+    from authcourse.bench import course, reference
+    from authcourse.notebooks import repo_root
+
+    started = time.perf_counter()
+    plan = QUICK if quick else FULL
+    root = root or repo_root()
+    say: Progress = progress or (lambda _message: None)
+    machine = machine_info()
+    solutions = sorted((root / "solutions").glob("[0-9][0-9]_*.ipynb"))
+    comparisons: list[Comparison] = []
+    rows: list[Row] = []
+
+    say(f"in-process: {plan.requests} requests per route, {plan.blocks} blocks, {plan.runs} runs")
+    try:
+        in_process = asyncio.run(measure_in_process(plan))
+    except Exception as error:  # e.g. a route answering 401: report it, measure the rest
+        rows += [
+            error_row("in-process", f"{label} vs {AuthBench.BASELINE}", error, budget)
+            for label, budget in THROUGHPUT_BUDGETS
+        ]
+    else:
+        comparisons.append(in_process)
+        rows += throughput_rows(in_process)
+    rows += cache_rows()
+
+    peer, peer_comparison = run_peer(plan, root, say)
+    rows += peer
+    if peer_comparison is not None:
+        comparisons.append(peer_comparison)
+
+    say(f"loopback: uvicorn on 127.0.0.1, {plan.loopback_requests} requests per route")
+    try:
+        comparisons.append(asyncio.run(measure_loopback(plan)))
+    except Exception as error:
+        rows.append(error_row("loopback", "the routes over uvicorn on 127.0.0.1", error))
+
+    rows += course.measure_checks(solutions, plan.check_repeats, say)
+    rows += course.measure_grading(solutions, say)
+    if notebooks:
+        chapters = sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+        rows += course.measure_notebooks(root, [*chapters, *solutions], say)
+    rows += suite_rows(notebooks)
+    rows += not_measurable_rows()
+    rows += reference.measure_reference(plan.reference_rounds, plan.hash_rounds, say)
+    machine["load_after"] = _load()
+    if warning := busy_warning(machine):
+        machine["warning"] = warning  # in --json too
+    return Report(
+        rows,
+        mode=plan.mode,
+        machine=machine,
+        comparisons=comparisons,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def machine_info() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "cpus": os.cpu_count(),
+        "load_before": _load(),
+    }
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except OSError:  # not available on this platform
+        return None

@@ -187,6 +187,15 @@ def add_login_routes(app: FastAPI, settings: SsoAppSettings, sessions: SessionMa
         return await record_sign_in(db, user, role, name, identity.id_token, sessions, request, response)
 
 
+#: Declared in OpenAPI: what a route behind the session (and CSRF) checks may answer.
+NOT_SIGNED_IN: dict[int | str, dict[str, Any]] = {401: {
+    "description": "No live session",
+    "headers": {"WWW-Authenticate": {"description": 'Cookie realm="clouddocs"',
+                                     "schema": {"type": "string"}}}}}
+CROSS_SITE: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Cross-origin request, or missing or wrong CSRF token"}}
+
+
 def add_account_routes(app: FastAPI, settings: SsoAppSettings, sessions: SessionManager,
                        flows: FlowStore) -> None:
     """``POST /auth/link``, ``GET /me`` and ``POST /logout``."""
@@ -196,7 +205,7 @@ def add_account_routes(app: FastAPI, settings: SsoAppSettings, sessions: Session
 
     @app.post("/auth/link", dependencies=[Depends(same_origin)],
               responses={400: {"description": "No link waiting"},
-                         403: {"description": "The password does not prove the account"}})
+                         403: {"description": "Wrong password, or a cross-origin request"}})
     async def link(body: LinkBody, request: Request, response: Response, db: Db) -> dict[str, object]:
         waiting = await flows.take(db, request)
         name, provider = waiting.get("tenant"), settings.providers.get(str(waiting.get("tenant")))
@@ -218,7 +227,7 @@ def add_account_routes(app: FastAPI, settings: SsoAppSettings, sessions: Session
         return await record_sign_in(db, target, role, str(name), waiting["id_token"],
                                     sessions, request, response)
 
-    @app.get("/me")
+    @app.get("/me", responses=NOT_SIGNED_IN)
     async def me(current: Annotated[CurrentSession, Depends(sessions.require_session)],
                  db: Db) -> dict[str, object]:
         user = await db.get(User, current.user_id)
@@ -226,7 +235,7 @@ def add_account_routes(app: FastAPI, settings: SsoAppSettings, sessions: Session
         return {"user_id": current.user_id, "email": user.email if user else None,
                 "role": role.role if role else None}
 
-    @app.post("/logout", dependencies=[Depends(csrf)])
+    @app.post("/logout", dependencies=[Depends(csrf)], responses={**NOT_SIGNED_IN, **CROSS_SITE})
     async def logout(current: Annotated[CurrentSession, Depends(sessions.require_session)],
                      response: Response, db: Db) -> dict[str, str | None]:
         """End the session here; ``end_session_url`` ends it at the provider too."""

@@ -10,7 +10,7 @@ import asyncio
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 from jwt import PyJWK

@@ -8,6 +8,7 @@ a fresh SQLite database, and the mix-up attack runs against the course's identit
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 from urllib.parse import urlencode
 
@@ -158,7 +159,7 @@ def _(ns: Namespace) -> None:
 
 @validate.case("alg none, HS256 and keys from elsewhere are refused")
 def _(ns: Namespace) -> None:
-    unsigned = jwt.encode(claims(), None, algorithm="none", headers={"kid": KID})
+    unsigned = jwt.encode(claims(), "", algorithm="none", headers={"kid": KID})
     _refused(ns, unsigned, "a token with alg none", "alg none is never accepted")
     forged = jwt.encode(claims(), b"k" * 32, algorithm="HS256", headers={"kid": KID})
     _refused(ns, forged, "an HS256 token", "only the provider's asymmetric keys")
@@ -424,7 +425,7 @@ MAPPING = {"docs-admins": "admin", "docs-editors": "member", "everyone": "viewer
 def _(ns: Namespace) -> None:
     for groups, expected in ((["docs-editors"], "member"), ([], "viewer")):
         result = calling(f"role_for_groups({groups})",
-                         lambda g=groups: ns["role_for_groups"](g, MAPPING))
+                         functools.partial(ns["role_for_groups"], groups, MAPPING))
         expect_equal(result, expected, f"role_for_groups({groups}, mapping)")
 
 
@@ -478,8 +479,8 @@ def _(ns: Namespace) -> None:
     for url, required in ((_callback(code="c0de", state="s1", iss=ISSUER), True),
                           (_callback(code="c0de", state="s1"), False)):
         code = calling(f"check_authorization_response({url!r})",
-                       lambda u=url, r=required: check_(u, issuer=ISSUER, state="s1",
-                                                        iss_required=r))
+                       functools.partial(check_, url, issuer=ISSUER, state="s1",
+                                         iss_required=required))
         expect_equal(code, "c0de", f"check_authorization_response({url!r}, iss_required={required})")
 
 

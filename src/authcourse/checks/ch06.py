@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 from typing import Any
 from urllib.parse import urlencode
 
 import jwt
 
-from authcourse.checks import exercise, expect, expect_equal
+from authcourse.checks import CheckFailed, exercise, expect, expect_equal
 from authcourse.checks.ch06_support import (
     ACCESS_TOKEN,
     CLIENT_ID,
@@ -23,12 +24,14 @@ from authcourse.checks.ch06_support import (
     NONCE,
     NOW,
     CountingFetch,
+    asynchronous,
     awaiting,
     calling,
     claims,
     fresh_database,
     id_token,
     jwks,
+    plain,
     signing_key,
 )
 from authcourse.checks.core import Namespace
@@ -66,7 +69,7 @@ def _validate(ns: Namespace, token: str, **overrides: Any) -> Any:
         "access_token": ACCESS_TOKEN,
     }
     arguments.update(overrides)
-    return ns["validate_id_token"](token, **arguments)
+    return plain(ns, "validate_id_token")(token, **arguments)
 
 
 def _refused(ns: Namespace, token: str, tried: str, why: str, **overrides: Any) -> None:
@@ -74,7 +77,7 @@ def _refused(ns: Namespace, token: str, tried: str, why: str, **overrides: Any) 
         result = _validate(ns, token, **overrides)
     except OIDCError:
         return
-    except NotImplementedError:
+    except (NotImplementedError, CheckFailed):
         raise
     except Exception as error:
         expect(False, tried, f"OIDCError ({why})", f"{type(error).__name__}: {error}")
@@ -191,7 +194,11 @@ cache = exercise(
 
 
 async def _lookup(cache: Any, kid: str, tried: str) -> Any:
-    return await awaiting(tried, cache.key_for(kid))
+    lookup = cache.key_for(kid)
+    if not inspect.isawaitable(lookup):
+        raise CheckFailed(tried, "`async def key_for(...)`: a lookup may download, so it is "
+                          "awaited", "a plain `def key_for`")
+    return await awaiting(tried, lookup)
 
 
 @cache.case("a known kid is found with one download, and again without another", positive=True)
@@ -224,7 +231,7 @@ async def _(ns: Namespace) -> None:
         result = await keys.key_for("forged")
     except OIDCError:
         return
-    except NotImplementedError:
+    except (NotImplementedError, CheckFailed):
         raise
     except Exception as error:
         expect(False, "key_for('forged')", "OIDCError", f"{type(error).__name__}: {error}")
@@ -305,7 +312,7 @@ def _sso_claims(**changes: Any) -> dict[str, Any]:
 async def _provision(ns: Namespace, db: Any, claims_: dict[str, Any], tenant_id: int) -> Any:
     async with db.sessions() as session:
         return await awaiting(f"provision(claims for sub {claims_['sub']})",
-                              ns["provision"](session, claims_, tenant_id=tenant_id))
+                              asynchronous(ns, "provision")(session, claims_, tenant_id=tenant_id))
 
 
 async def _password_user(db: Any, tenant_id: int, email: str) -> int:
@@ -346,10 +353,10 @@ async def _(ns: Namespace) -> None:
         other = _sso_claims(iss="https://other-idp.test", sub="9")
         try:
             async with db.sessions() as session:
-                user = await ns["provision"](session, other, tenant_id=tenant)
+                user = await asynchronous(ns, "provision")(session, other, tenant_id=tenant)
         except LinkRequired:
             return
-        except NotImplementedError:
+        except (NotImplementedError, CheckFailed):
             raise
         except Exception as error:
             user = f"{type(error).__name__}: {error}"
@@ -367,10 +374,10 @@ async def _(ns: Namespace) -> None:
         attacker = _sso_claims(sub="666", email="victim@acme.test", email_verified=False)
         try:
             async with db.sessions() as session:
-                user = await ns["provision"](session, attacker, tenant_id=tenant)
+                user = await asynchronous(ns, "provision")(session, attacker, tenant_id=tenant)
         except AccountConflict:
             return
-        except NotImplementedError:
+        except (NotImplementedError, CheckFailed):
             raise
         except Exception as error:
             user = f"{type(error).__name__}: {error}"
@@ -395,7 +402,7 @@ async def _(ns: Namespace) -> None:
     async with fresh_database(on_disk=True) as (db, tenant):
         async def one() -> Any:
             async with db.sessions() as session:
-                return await ns["provision"](session, _sso_claims(), tenant_id=tenant)
+                return await asynchronous(ns, "provision")(session, _sso_claims(), tenant_id=tenant)
 
         results = await asyncio.gather(one(), one(), return_exceptions=True)
         for result in results:
@@ -425,20 +432,20 @@ MAPPING = {"docs-admins": "admin", "docs-editors": "member", "everyone": "viewer
 def _(ns: Namespace) -> None:
     for groups, expected in ((["docs-editors"], "member"), ([], "viewer")):
         result = calling(f"role_for_groups({groups})",
-                         functools.partial(ns["role_for_groups"], groups, MAPPING))
+                         functools.partial(plain(ns, "role_for_groups"), groups, MAPPING))
         expect_equal(result, expected, f"role_for_groups({groups}, mapping)")
 
 
 @roles.case("the most privileged role wins, whatever the order")
 def _(ns: Namespace) -> None:
     groups = ["everyone", "docs-editors", "docs-admins"]
-    expect_equal(ns["role_for_groups"](groups, MAPPING), "admin", f"role_for_groups({groups})")
+    expect_equal(plain(ns, "role_for_groups")(groups, MAPPING), "admin", f"role_for_groups({groups})")
 
 
 @roles.case("group names match exactly, and unknown role names are ignored")
 def _(ns: Namespace) -> None:
     for groups in (["not-docs-admins"], ["docs-admins-alumni"], ["docs-gods"]):
-        expect_equal(ns["role_for_groups"](groups, MAPPING), "viewer",
+        expect_equal(plain(ns, "role_for_groups")(groups, MAPPING), "viewer",
                      f"role_for_groups({groups}) (no exact match to a real role)")
 
 # --------------------------------------------------------------------------- 06.5
@@ -470,12 +477,12 @@ def _callback(**parameters: str) -> str:
 async def _(ns: Namespace) -> None:
     from authcourse.checks.ch06_support import mix_up_scenario
 
-    await mix_up_scenario(ns["mix_up_url"])
+    await mix_up_scenario(plain(ns, "mix_up_url"))
 
 
 @mixup.case("a genuine authorization response gives its code", positive=True)
 def _(ns: Namespace) -> None:
-    check_ = ns["check_authorization_response"]
+    check_ = plain(ns, "check_authorization_response")
     for url, required in ((_callback(code="c0de", state="s1", iss=ISSUER), True),
                           (_callback(code="c0de", state="s1"), False)):
         code = calling(f"check_authorization_response({url!r})",
@@ -488,10 +495,10 @@ def _refuses(ns: Namespace, url: str, tried: str, why: str, **overrides: Any) ->
     arguments: dict[str, Any] = {"issuer": ISSUER, "state": "s1", "iss_required": True}
     arguments.update(overrides)
     try:
-        code = ns["check_authorization_response"](url, **arguments)
+        code = plain(ns, "check_authorization_response")(url, **arguments)
     except OIDCError:
         return
-    except NotImplementedError:
+    except (NotImplementedError, CheckFailed):
         raise
     except Exception as error:
         expect(False, tried, f"OIDCError ({why})", f"{type(error).__name__}: {error}")

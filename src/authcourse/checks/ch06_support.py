@@ -169,3 +169,44 @@ async def mix_up_scenario(mix_up_url: Callable[..., str]) -> None:
     if redeemed.status_code != 200 or "id_token" not in redeemed.json():
         raise CheckFailed("the attacker redeeming the code it received at idp.test",
                           "Alice's tokens", f"status {redeemed.status_code}")
+
+
+def plain(ns: Mapping[str, Any], name: str) -> Callable[..., Any]:
+    """The learner's ``name``, called as the plain function it must be: an ``async def``
+    is answered in plain words, and its coroutine is closed (no "never awaited" warning)."""
+    import inspect
+
+    function = ns[name]
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if inspect.iscoroutinefunction(function):
+            raise _must_be_plain(name)
+        result = function(*args, **kwargs)
+        if inspect.iscoroutine(result):
+            result.close()
+            raise _must_be_plain(name)
+        return result
+
+    return call
+
+
+def _must_be_plain(name: str) -> CheckFailed:
+    return CheckFailed(f"calling your `{name}`",
+                       f"`def {name}(...)`: this must be a plain function (no `async`)",
+                       f"`async def {name}`")
+
+
+def asynchronous(ns: Mapping[str, Any], name: str) -> Callable[..., Awaitable[Any]]:
+    """The learner's ``name``, which must be an ``async def`` (it talks to the database)."""
+    import inspect
+
+    function = ns[name]
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        result = function(*args, **kwargs)
+        if not inspect.isawaitable(result):
+            raise CheckFailed(f"calling your `{name}`",
+                              f"`async def {name}(...)`: it awaits the database", "a plain `def`")
+        return await result
+
+    return call

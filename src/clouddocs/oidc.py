@@ -495,6 +495,7 @@ class ProviderConnection:
             raise ValueError(f"leeway must be between 0 and {MAX_LEEWAY} seconds")
         self.issuer, self.client_id, self.redirect_uri = issuer, client_id, redirect_uri
         self._client_secret = client_secret
+        self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx2.AsyncClient(timeout=10)
         self.scope, self.leeway, self.groups_claim = scope, leeway, groups_claim
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -532,18 +533,10 @@ class ProviderConnection:
             access_token=access_token,
         )
 
-    async def userinfo(self, identity: Identity) -> dict[str, Any]:
-        """The provider's /userinfo claims; their ``sub`` must be the ID token's (Core §5.3.4)."""
-        endpoint = (await self.metadata()).userinfo_endpoint
-        if endpoint is None:
-            raise OIDCError("this provider has no userinfo endpoint")
-        response = await self._http.get(
-            endpoint, headers={"Authorization": f"Bearer {identity.access_token}"}
-        )
-        claims = response.json() if response.status_code == 200 else None
-        if not isinstance(claims, dict) or claims.get("sub") != identity.subject:
-            raise OIDCError("the userinfo response is not about the signed-in user")
-        return claims
+    async def aclose(self) -> None:
+        """Close the HTTP client, if this object made it (``http_client=None``)."""
+        if self._owns_http:
+            await self._http.aclose()
 
     async def logout_url(
         self, id_token_hint: str | None = None, post_logout_redirect_uri: str | None = None
@@ -579,25 +572,12 @@ class RelyingParty(ProviderConnection):
         metadata = await self.metadata()
         state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         verifier, challenge = new_pkce_pair()
-        session[PENDING_LOGIN] = {
-            "issuer": self.issuer,
-            "state": state,
-            "nonce": nonce,
-            "code_verifier": verifier,
-            "started_at": self.clock.time(),
-        }
-        query = urlencode(
-            {
-                "response_type": "code",
-                "client_id": self.client_id,
-                "redirect_uri": self.redirect_uri,
-                "scope": self.scope,
-                "state": state,
-                "nonce": nonce,
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-            }
-        )
+        session[PENDING_LOGIN] = {"issuer": self.issuer, "state": state, "nonce": nonce,
+                                  "code_verifier": verifier, "started_at": self.clock.time()}
+        query = urlencode({"response_type": "code", "client_id": self.client_id,
+                           "redirect_uri": self.redirect_uri, "scope": self.scope,
+                           "state": state, "nonce": nonce, "code_challenge": challenge,
+                           "code_challenge_method": "S256"})
         endpoint = metadata.authorization_endpoint
         return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
 
@@ -632,3 +612,18 @@ class RelyingParty(ProviderConnection):
             tokens["id_token"], nonce=pending["nonce"], access_token=tokens["access_token"]
         )
         return identity_from(claims, tokens["id_token"], tokens["access_token"], self.groups_claim)
+
+    async def userinfo(self, identity: Identity) -> dict[str, Any]:
+        """The provider's /userinfo claims; their ``sub`` must be the ID token's (Core §5.3.4)."""
+        endpoint = (await self.metadata()).userinfo_endpoint
+        if endpoint is None:
+            raise OIDCError("this provider has no userinfo endpoint")
+        try:
+            response = await self._http.get(
+                endpoint, headers={"Authorization": f"Bearer {identity.access_token}"})
+            claims = response.json() if response.status_code == 200 else None
+        except (httpx2.HTTPError, ValueError) as error:  # a signed (JWT) answer is not handled
+            raise OIDCError("the userinfo endpoint did not answer with JSON") from error
+        if not isinstance(claims, dict) or claims.get("sub") != identity.subject:
+            raise OIDCError("the userinfo response is not about the signed-in user")
+        return claims

@@ -44,10 +44,12 @@ class LinkRequired(OIDCError):
 
 
 class AccountConflict(OIDCError):
-    """The email belongs to an account, but the provider did not verify it: no link, ever."""
+    """The email belongs to an account this provider may not link: it did not verify the
+    email, or the account is in another tenant. No link, ever."""
 
-    def __init__(self) -> None:
-        super().__init__("the provider has not verified this email, and it belongs to an account")
+    def __init__(self, reason: str = "the provider has not verified this email, and it "
+                 "belongs to an account") -> None:
+        super().__init__(reason)
 
 
 def placeholder_email(issuer: str, subject: str) -> str:
@@ -83,12 +85,16 @@ async def provision(db: AsyncSession, claims: Mapping[str, Any], *, tenant_id: i
     user = await user_for_identity(db, issuer, subject)
     email = claims.get("email")
     if user is None and isinstance(email, str) and email:
-        owner = await db.scalar(select(User.id).where(User.email == normalize_email(email)))
+        owner = await db.scalar(select(User).where(User.email == normalize_email(email)))
         # The owner may be this very identity, created a moment ago by a concurrent
         # sign-in (user and identity are committed together): look again before refusing.
         user = await user_for_identity(db, issuer, subject) if owner is not None else None
         if owner is not None and user is None:
-            raise LinkRequired(owner) if email_is_verified(claims) else AccountConflict()
+            if owner.tenant_id != tenant_id:
+                # A tenant's provider never reaches another tenant's accounts, not even to
+                # ask for their password.
+                raise AccountConflict("this email belongs to an account in another tenant")
+            raise LinkRequired(owner.id) if email_is_verified(claims) else AccountConflict()
     if user is None:
         user = await _create_user(db, claims, tenant_id=tenant_id)
     if user.tenant_id != tenant_id:

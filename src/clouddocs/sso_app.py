@@ -29,6 +29,7 @@ from clouddocs.csrf import CsrfProtection, SameOriginCheck
 from clouddocs.db import Base, Database, User
 from clouddocs.oidc import LOGIN_TIMEOUT, OIDCError, RelyingParty, pending_issuer
 from clouddocs.passwords import PasswordHasher
+from clouddocs.ratelimit import RateLimiter, too_many_requests
 from clouddocs.security import harden
 from clouddocs.sessions import CurrentSession, SessionManager, hash_session_id, new_session_id
 from clouddocs.sso import LinkRequired, link_identity, provision, role_for_groups
@@ -88,6 +89,23 @@ class SsoAppSettings:
     clock: Clock = field(default_factory=SystemClock)
     origin: str = "https://clouddocs.test"
     post_logout_redirect_uri: str | None = None
+    #: Password attempts at POST /auth/link, per target account (a hostile tenant provider
+    #: could otherwise use the link form to guess passwords without the login's lockout).
+    link_attempts_per_account: str = "5/hour"
+    rate_limit_storage: str = "memory://"
+
+
+#: Declared in OpenAPI: what a route behind the session (and CSRF) checks may answer.
+NOT_SIGNED_IN: dict[int | str, dict[str, Any]] = {401: {
+    "description": "No live session",
+    "headers": {"WWW-Authenticate": {"description": 'Cookie realm="clouddocs"',
+                                     "schema": {"type": "string"}}}}}
+CROSS_SITE: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Cross-origin request, or missing or wrong CSRF token"}}
+
+TOO_MANY: dict[int | str, dict[str, Any]] = {429: {
+    "description": "Too many password attempts for this account",
+    "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}}}
 
 
 class FlowStore:
@@ -98,6 +116,9 @@ class FlowStore:
 
     async def put(self, db: AsyncSession, response: Response, data: Mapping[str, Any]) -> None:
         flow_id = new_session_id()
+        # Abandoned logins are swept here, so the table holds at most ten minutes of them.
+        await db.execute(delete(LoginFlow).where(
+            LoginFlow.created_at < self.clock.time() - LOGIN_TIMEOUT))
         db.add(LoginFlow(id_hash=hash_session_id(flow_id), data=json.dumps(dict(data)),
                          created_at=self.clock.time()))
         await db.commit()
@@ -187,31 +208,28 @@ def add_login_routes(app: FastAPI, settings: SsoAppSettings, sessions: SessionMa
         return await record_sign_in(db, user, role, name, identity.id_token, sessions, request, response)
 
 
-#: Declared in OpenAPI: what a route behind the session (and CSRF) checks may answer.
-NOT_SIGNED_IN: dict[int | str, dict[str, Any]] = {401: {
-    "description": "No live session",
-    "headers": {"WWW-Authenticate": {"description": 'Cookie realm="clouddocs"',
-                                     "schema": {"type": "string"}}}}}
-CROSS_SITE: dict[int | str, dict[str, Any]] = {
-    403: {"description": "Cross-origin request, or missing or wrong CSRF token"}}
-
-
 def add_account_routes(app: FastAPI, settings: SsoAppSettings, sessions: SessionManager,
                        flows: FlowStore) -> None:
     """``POST /auth/link``, ``GET /me`` and ``POST /logout``."""
     Db = Annotated[AsyncSession, Depends(settings.database.session)]
     same_origin = SameOriginCheck([settings.origin])
     csrf = CsrfProtection([settings.origin], cookie_name=sessions.cookie_name)
+    link_limiter = RateLimiter(settings.link_attempts_per_account, settings.rate_limit_storage,
+                               scope="sso-link")
 
     @app.post("/auth/link", dependencies=[Depends(same_origin)],
               responses={400: {"description": "No link waiting"},
-                         403: {"description": "Wrong password, or a cross-origin request"}})
+                         403: {"description": "Wrong password, or a cross-origin request"},
+                         **TOO_MANY})
     async def link(body: LinkBody, request: Request, response: Response, db: Db) -> dict[str, object]:
         waiting = await flows.take(db, request)
         name, provider = waiting.get("tenant"), settings.providers.get(str(waiting.get("tenant")))
         target = await db.get(User, waiting.get("user_id", 0)) if "claims" in waiting else None
         if provider is None or target is None:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=SIGN_IN_FAILED)
+        decision = await link_limiter.hit_async(str(target.id))
+        if not decision.allowed:
+            raise too_many_requests(decision)
         proved = await authenticate(db, email=target.email, password=body.password,
                                     hasher=settings.hasher)
         if proved is None or proved.id != target.id:

@@ -270,3 +270,44 @@ async def test_concurrent_first_sign_ins_make_one_user() -> None:
 def test_groups_map_to_the_most_privileged_known_role(groups: Any, role: str) -> None:
     mapping = {"docs-admins": "admin", "docs-editors": "member", "docs-gods": "superuser"}
     assert role_for_groups(groups, mapping) == role
+
+
+async def test_link_attempts_are_limited_per_account(world: World) -> None:
+    async with browser(world.sites) as bob:
+        answers = []
+        for _ in range(6):
+            assert (await sso_login(bob, username="bob")).status_code == 409
+            answers.append(await bob.post(f"{SITE}/auth/link", json={"password": "a guess"},
+                                          headers=origin()))
+    assert [a.status_code for a in answers] == [403] * 5 + [429]
+    assert int(answers[-1].headers["retry-after"]) > 0
+
+
+async def test_a_provider_never_reaches_another_tenants_accounts(world: World) -> None:
+    claims = {"iss": EVIL, "sub": "1", "email": "bob@acme.test", "email_verified": True}
+    async with world.db.sessions() as s:
+        with pytest.raises(AccountConflict, match="another tenant"):
+            await provision(s, claims, tenant_id=world.acme_id + 1)
+
+
+async def test_abandoned_logins_are_swept(world: World) -> None:
+    from clouddocs.sso_app import LoginFlow
+
+    async with browser(world.sites) as user:
+        for _ in range(3):
+            await user.get(f"{SITE}/login/acme")
+        world.clock.advance(minutes=11)
+        await user.get(f"{SITE}/login/acme")
+    async with world.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(LoginFlow)) == 1
+
+
+async def test_a_relying_party_closes_the_client_it_made() -> None:
+    own = RelyingParty(issuer=ACME, client_id="c", redirect_uri=CALLBACK)
+    await own.aclose()
+    assert own._http.is_closed
+    async with httpx2.AsyncClient() as shared:
+        borrowed = RelyingParty(issuer=ACME, client_id="c", redirect_uri=CALLBACK,
+                                http_client=shared)
+        await borrowed.aclose()
+        assert not shared.is_closed

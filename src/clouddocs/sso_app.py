@@ -92,6 +92,7 @@ class SsoAppSettings:
     #: Password attempts at POST /auth/link, per target account (a hostile tenant provider
     #: could otherwise use the link form to guess passwords without the login's lockout).
     link_attempts_per_account: str = "5/hour"
+    login_rate_per_ip: str = "30/minute"
     rate_limit_storage: str = "memory://"
 
 
@@ -104,7 +105,7 @@ CROSS_SITE: dict[int | str, dict[str, Any]] = {
     403: {"description": "Cross-origin request, or missing or wrong CSRF token"}}
 
 TOO_MANY: dict[int | str, dict[str, Any]] = {429: {
-    "description": "Too many password attempts for this account",
+    "description": "Too many attempts (logins from this address, or passwords for this account)",
     "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}}}
 
 
@@ -171,8 +172,16 @@ def add_login_routes(app: FastAPI, settings: SsoAppSettings, sessions: SessionMa
     Db = Annotated[AsyncSession, Depends(settings.database.session)]
     by_issuer = {p.relying_party.issuer: (name, p) for name, p in settings.providers.items()}
 
-    @app.get("/login/{tenant}", status_code=303, responses={404: {"description": "No such tenant"}})
-    async def login(tenant: str, db: Db) -> Response:
+    # Each login start writes a row: a per-IP limit keeps a flood from filling the table.
+    limiter = RateLimiter(settings.login_rate_per_ip, settings.rate_limit_storage,
+                          scope="sso-login-ip")
+
+    @app.get("/login/{tenant}", status_code=303,
+             responses={404: {"description": "No such tenant"}, **TOO_MANY})
+    async def login(tenant: str, request: Request, db: Db) -> Response:
+        decision = await limiter.hit_async(request.client.host if request.client else "?")
+        if not decision.allowed:
+            raise too_many_requests(decision)
         provider = settings.providers.get(tenant)
         if provider is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such tenant")

@@ -311,3 +311,11 @@ async def test_a_relying_party_closes_the_client_it_made() -> None:
                                 http_client=shared)
         await borrowed.aclose()
         assert not shared.is_closed
+
+
+async def test_login_starts_are_limited_per_address(world: World) -> None:
+    async with browser(world.sites, client_ip="198.51.100.7") as flood:
+        answers = [(await flood.get(f"{SITE}/login/acme")).status_code for _ in range(31)]
+    assert answers == [303] * 30 + [429]
+    async with browser(world.sites, client_ip="198.51.100.8") as other:
+        assert (await other.get(f"{SITE}/login/acme")).status_code == 303

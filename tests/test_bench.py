@@ -685,3 +685,19 @@ def test_lab_support_uses_the_same_definition(tmp_path: Path) -> None:
         == {k: v for k, v in bench_view.items() if k != "__builtins__"}
         == {"__name__": "labs_99_lab", "A": 1}
     )
+
+
+# Fuzz finding: `Bearer x` on the signature-only route was a 500 (InvalidToken escaped).
+def test_every_protected_bench_route_answers_garbage_with_a_401() -> None:
+    from authcourse.bench.apps import auth_methods_app
+
+    async def probe() -> dict[str, tuple[int, str | None]]:
+        answers = {}
+        async with auth_methods_app() as bench, asgi_client(bench.app) as client:
+            for path in ("/jwt-signature-only", "/jwt", "/session", "/api-key"):
+                response = await client.get(path, headers={"Authorization": "Bearer x"})
+                answers[path] = (response.status_code, response.headers.get("WWW-Authenticate"))
+        return answers
+
+    for path, (status, challenge) in asyncio.run(probe()).items():
+        assert status == 401 and challenge, (path, status, challenge)

@@ -92,8 +92,10 @@ async def auth_methods_app() -> AsyncIterator[AuthBench]:
     from authcourse.clock import SystemClock
     from clouddocs.apikeys import ApiKeyGuard, issue_api_key
     from clouddocs.db import Database, Tenant, User
+    from clouddocs.security import unauthorized
     from clouddocs.sessions import SessionManager
     from clouddocs.tokens import (
+        InvalidToken,
         KeyRing,
         TokenService,
         TokenSettings,
@@ -126,7 +128,10 @@ async def auth_methods_app() -> AsyncIterator[AuthBench]:
         async def signature_only(
             credentials: Annotated[HTTPAuthorizationCredentials, Depends(HTTPBearer())],
         ) -> dict[str, Any]:
-            return tokens.verify(credentials.credentials)
+            try:
+                return tokens.verify(credentials.credentials)
+            except InvalidToken:  # a malformed or forged token is a 401, never a 500
+                raise unauthorized("invalid_token") from None
 
         app = FastAPI(title="authcourse bench: one endpoint, six ways in")
         body = {"ok": True}

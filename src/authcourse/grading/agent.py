@@ -1,0 +1,330 @@
+"""The grading agent: the process a submission runs in (``python -m authcourse.grading.agent FD``).
+
+The grader starts it (through :mod:`authcourse.grading.reaper`) with a scrubbed environment,
+a temporary working directory and the course packages imported from a throwaway copy. Before
+any learner cell runs, the agent
+
+1. imports the chapter's checks (and with them everything they rely on),
+2. installs an audit hook, which no later code can remove, that notes writes under the
+   course or the installed packages, reads of the course's solutions or of other
+   submissions, ``ctypes``, interpreter-wide searches (``gc``), trace functions, new audit
+   hooks and replaced function code,
+3. records every module's functions, classes and submodules, every class's attributes and
+   ``sys.modules``, so that a replaced ``asyncio.run`` or ``Status.__eq__`` is seen later.
+
+Then it runs the cells it is sent, one at a time, in an IPython shell (magics and top-level
+``await`` work as in Jupyter), and after each one reports what changed, attributed to that
+cell. Finally it runs the checks: each exercise in forked children where the platform allows
+(a runaway is killed and costs only itself) and reports each result in the checks' one
+schema (:meth:`ExerciseResult.as_dict`).
+
+The channel to the grader is a socket inherited at start, outside the kernel's messaging,
+that the learner's cells never see by name; every message after the grading request
+carries the grader's nonce. None of this is a sandbox: learner code runs with the grader's
+rights, and these observations are detection, not prevention (README, "Grading").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import sys
+import sysconfig
+import types
+from collections.abc import Callable
+from typing import Any
+
+# Captured before any learner code runs: the channel uses these, whatever is patched later.
+_read: Callable[[int, int], bytes] = os.read
+_write: Callable[[int, bytes], int] = os.write
+_dumps = json.dumps
+_loads = json.loads
+_pack = struct.pack
+_unpack = struct.unpack
+_HEADER = 4
+_MODULE_TYPE = types.ModuleType
+_FUNCTION_TYPE = types.FunctionType
+
+
+class Channel:
+    """Length-prefixed JSON messages over one file descriptor."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = _dumps(message).encode("utf-8")
+        data = _pack(">I", len(data)) + data
+        while data:
+            data = data[_write(self.fd, data) :]
+
+    def receive(self) -> dict[str, Any]:
+        (size,) = _unpack(">I", self._exactly(_HEADER))
+        value = _loads(self._exactly(size).decode("utf-8"))
+        if type(value) is not dict:
+            raise ValueError("not a message")
+        return value
+
+    def _exactly(self, size: int) -> bytes:
+        chunks = b""
+        while len(chunks) < size:
+            chunk = _read(self.fd, size - len(chunks))
+            if not chunk:
+                raise EOFError("the grader closed the channel")
+            chunks += chunk
+        return chunks
+
+
+# --- what the checks rely on, captured before the learner's first cell ---------------------
+
+
+def _watched(value: object) -> bool:
+    # Functions, classes, descriptors and modules: what code calls or looks things up in.
+    # Plain data (caches, counters, a lazily created event loop policy) may change legitimately.
+    return (
+        callable(value)
+        or isinstance(value, _MODULE_TYPE | property | staticmethod | classmethod)
+        or hasattr(type(value), "__get__")
+    )
+
+
+class Baseline:
+    """Modules, classes and functions as they were before the learner's first cell."""
+
+    def __init__(self, shell: Any) -> None:
+        self.modules: dict[str, Any] = dict(sys.modules)
+        self.module_attrs: dict[str, tuple[Any, dict[str, Any]]] = {}
+        self.classes: list[tuple[str, type, dict[str, Any]]] = []
+        self.code: list[tuple[str, Any, Any, Any, Any]] = []
+        for name, module in self.modules.items():
+            namespace = getattr(module, "__dict__", None)
+            if type(namespace) is not dict:
+                continue
+            watched = {key: value for key, value in namespace.items() if _watched(value)}
+            self.module_attrs[name] = (module, watched)
+            for key, value in watched.items():
+                if isinstance(value, type) and getattr(value, "__module__", None) == name:
+                    attrs = {k: v for k, v in vars(value).items() if _watched(v)}
+                    self.classes.append((f"{name}.{key}", value, attrs))
+                    self._functions(f"{name}.{key}", attrs)
+            self._functions(name, watched)
+        self.shell = shell
+        self.shell_attrs = dict(vars(shell))
+
+    def _functions(self, where: str, attrs: dict[str, Any]) -> None:
+        for key, value in attrs.items():
+            function = value.__func__ if isinstance(value, staticmethod | classmethod) else value
+            if type(function) is _FUNCTION_TYPE:
+                self.code.append(
+                    (
+                        f"{where}.{key}",
+                        function,
+                        function.__code__,
+                        function.__defaults__,
+                        function.__kwdefaults__,
+                    )
+                )
+
+    def changes(self) -> list[str]:
+        """What differs from the baseline, in plain words (empty when nothing does)."""
+        found: list[str] = []
+        current = sys.modules
+        for name, module in self.modules.items():
+            now = current.get(name)
+            if now is not module:
+                found.append(
+                    f"replaces sys.modules[{name!r}]" if now is not None else f"removes {name}"
+                )
+        for name, (module, watched) in self.module_attrs.items():
+            namespace = module.__dict__
+            for key, value in watched.items():
+                if namespace.get(key, _MISSING) is not value:
+                    found.append(f"replaces {name}.{key}")
+        for where, cls, attrs in self.classes:
+            namespace = vars(cls)
+            for key, value in attrs.items():
+                if namespace.get(key, _MISSING) is not value:
+                    found.append(f"replaces {where}.{key}")
+            for key in namespace.keys() - attrs.keys():
+                if _watched(namespace[key]) and not key.startswith(_LAZY_CLASS_ATTRS):
+                    found.append(f"adds {where}.{key}")
+        for where, function, code, defaults, kwdefaults in self.code:
+            if (
+                function.__code__ is not code
+                or function.__defaults__ is not defaults
+                or function.__kwdefaults__ is not kwdefaults
+            ):
+                found.append(f"replaces the code of {where}")
+        shell_now = vars(self.shell)
+        for key in shell_now.keys() | self.shell_attrs.keys():
+            before, after = self.shell_attrs.get(key, _MISSING), shell_now.get(key, _MISSING)
+            if before is not after and (_watched(before) or _watched(after)):
+                found.append(f"replaces get_ipython().{key}")
+        return found
+
+
+_MISSING = object()
+#: Class attributes libraries add lazily (pydantic, SQLAlchemy, copyreg, abc, typing).
+_LAZY_CLASS_ATTRS = ("__pydantic", "_sa_", "__slotnames__", "_abc_", "__signature__", "_is_")
+
+
+# --- the audit hook ------------------------------------------------------------------------
+
+
+class Watch:
+    """Audit events that reach into the machinery, attributed to the cell that was running."""
+
+    def __init__(self, read_roots: list[str], write_roots: list[str]) -> None:
+        self.read_roots = tuple(os.path.realpath(root) + os.sep for root in read_roots)
+        self.write_roots = tuple(os.path.realpath(root) + os.sep for root in write_roots)
+        self.where: str | None = None  # "cell 3", "the checks", or None (the agent's own work)
+        self.found: list[tuple[str, str]] = []
+
+    def note(self, what: str) -> None:
+        if self.where is not None and (self.where, what) not in self.found:
+            self.found.append((self.where, what))
+
+    def __call__(self, event: str, args: tuple[Any, ...]) -> None:
+        if self.where is None:
+            return
+        try:
+            self._event(event, args)
+        except Exception:  # an audit hook must never break the code it watches
+            self.note(f"did something the grader could not inspect ({event})")
+
+    def _event(self, event: str, args: tuple[Any, ...]) -> None:
+        if event == "open":
+            path, mode, flags = args
+            if isinstance(path, str | bytes):
+                writing = any(c in str(mode) for c in "wax+") or bool(
+                    flags & (os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC)
+                )
+                self._path(os.fsdecode(path), writing)
+        elif event in _PATH_EVENTS:
+            for arg in args[: _PATH_EVENTS[event]]:
+                if isinstance(arg, str | bytes):
+                    self._path(os.fsdecode(arg), writing=True)
+        elif event == "object.__setattr__" and args[1] in ("__code__", "__defaults__"):
+            target = getattr(args[0], "__qualname__", "a function")
+            if getattr(args[0], "__module__", None) != "__main__":
+                self.note(f"replaces the code of {target}")
+        elif event.startswith("ctypes."):
+            self.note("uses ctypes")
+        elif event in _EVENTS:
+            self.note(_EVENTS[event])
+
+    def _path(self, path: str, writing: bool) -> None:
+        real = os.path.realpath(path)
+        if writing and real.startswith(self.write_roots):
+            self.note(f"writes {real}")
+        elif real.startswith(self.read_roots):
+            self.note(f"reads {real}")
+
+
+_PATH_EVENTS = {
+    "os.rename": 2,
+    "os.remove": 1,
+    "os.rmdir": 1,
+    "os.link": 2,
+    "os.symlink": 2,
+    "os.chmod": 1,
+    "os.truncate": 1,
+    "os.utime": 1,
+    "shutil.copyfile": 2,
+    "shutil.move": 2,
+    "shutil.rmtree": 1,
+}
+_EVENTS = {
+    "sys.addaudithook": "adds an audit hook",
+    "sys.settrace": "sets a trace function",
+    "sys.setprofile": "sets a profile function",
+    "gc.get_objects": "searches every object in the interpreter (gc)",
+    "gc.get_referrers": "searches the interpreter's objects (gc)",
+    "gc.get_referents": "searches the interpreter's objects (gc)",
+    "sys._current_frames": "inspects other threads' frames",
+}
+
+
+# --- the agent -----------------------------------------------------------------------------
+
+
+def main(fd: int) -> None:
+    channel = Channel(fd)
+    hello = channel.receive()
+    chapter: str = hello["chapter"]
+    site = os.path.realpath(hello["site"])
+    try:
+        import authcourse
+        from authcourse.checks import registry, runner
+
+        if not os.path.realpath(authcourse.__file__).startswith(site + os.sep):
+            raise ImportError(f"authcourse was imported from {authcourse.__file__}, not the copy")
+        exercises = {ex.id: ex for ex in registry.chapter_exercises(chapter)}
+        runner.CASE_TIMEOUT_SECONDS = float(hello["case_timeout"])
+        from IPython.core.interactiveshell import InteractiveShell
+
+        shell = InteractiveShell.instance(colors="NoColor")
+    except Exception as error:  # a broken installation is the grader's failure, said plainly
+        channel.send({"op": "broken", "error": f"{type(error).__name__}: {error}"})
+        return
+    installed = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    watch = Watch(hello["read_roots"], [*hello["write_roots"], site, *installed])
+    sys.addaudithook(watch)
+    baseline = Baseline(shell)
+    seen: set[str] = set()
+
+    def new_changes() -> list[str]:
+        fresh = [change for change in baseline.changes() if change not in seen]
+        seen.update(fresh)
+        return fresh
+
+    channel.send({"op": "ready"})
+    while True:
+        message = channel.receive()
+        if message["op"] == "cell":
+            where = f"cell {message['number']}"
+            watch.where = where
+            raised = _run_cell(shell, message["source"])
+            watch.where = None
+            for change in new_changes():
+                watch.found.append((where, change))
+            channel.send({"op": "cell", "error": raised, "findings": _take(watch)})
+        elif message["op"] == "grade":
+            nonce = message["nonce"]
+            namespace = shell.user_ns
+            watch.where = "the checks"
+            for id in message["exercises"]:
+                exercise = exercises[id]
+                if runner.CAN_ISOLATE:
+                    result = runner.run_exercise_isolated(exercise, namespace)
+                else:
+                    result = runner.run_exercise(exercise, namespace)
+                channel.send({"op": "exercise", "nonce": nonce, "result": result.as_dict()})
+            for change in new_changes():
+                watch.found.append(("the checks", change))
+            watch.where = None
+            channel.send({"op": "graded", "nonce": nonce, "findings": _take(watch)})
+
+
+def _take(watch: Watch) -> list[list[str]]:
+    found = [[where, what] for where, what in watch.found]
+    watch.found.clear()
+    return found
+
+
+def _run_cell(shell: Any, source: str) -> list[str] | None:
+    result = shell.run_cell(source, store_history=False, silent=False)
+    raised = result.error_before_exec or result.error_in_exec
+    if raised is None:
+        return None
+    try:
+        return [type(raised).__name__, str(raised)[:500]]
+    except Exception:
+        return [type(raised).__name__, ""]
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through the grader
+    sys.stdin.close()
+    main(int(sys.argv[1]))
+    os._exit(0)

@@ -21,6 +21,7 @@ from authcourse.checks.core import Exercise, Status, exercise, expect, expect_eq
 
 @pytest.fixture(autouse=True)
 def private_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    list(registry.all_exercises())  # load every chapter into the real registry first
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     monkeypatch.setattr(runner, "CASE_TIMEOUT_SECONDS", 0.5)
     yield

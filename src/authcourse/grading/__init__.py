@@ -39,6 +39,7 @@ from authcourse.grading.sandbox import Course, GraderError
 __all__ = [
     "NOT_GRADED",
     "CaseScore",
+    "Course",
     "ExerciseScore",
     "Grade",
     "GraderError",

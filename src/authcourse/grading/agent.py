@@ -1,4 +1,4 @@
-"""The grading agent: the process a submission runs in (``python -m authcourse.grading.agent FD``).
+"""The grading agent: the process a submission runs in (``python -c <this source> FD``).
 
 The grader starts it (through :mod:`authcourse.grading.reaper`) with a scrubbed environment,
 a temporary working directory and the course packages imported from a throwaway copy. Before

@@ -91,7 +91,7 @@ class Agent:
         env["AUTHCOURSE_PASS_FDS"] = str(theirs.fileno())
         argv = [
             sys.executable, "-I", "-c", course.reaper_source,
-            sys.executable, "-m", "authcourse.grading.agent", str(theirs.fileno()),
+            sys.executable, "-c", course.agent_source, str(theirs.fileno()),
         ]  # fmt: skip
         self.process = subprocess.Popen(
             argv,

@@ -23,7 +23,7 @@ from pathlib import Path
 import authcourse
 import clouddocs
 from authcourse.checks import chapters
-from authcourse.grading import reaper
+from authcourse.grading import agent, reaper
 
 
 class GraderError(RuntimeError):
@@ -39,6 +39,9 @@ class Course:
     #: Extra check modules (test-only ``AUTHCOURSE_CHECK_MODULES``): file name → content.
     extra: dict[str, bytes]
     reaper_source: str
+    #: The agent's source, run with ``python -c`` (not ``-m``: that would import the whole
+    #: ``authcourse.grading`` package, and its imports, into every submission's process).
+    agent_source: str
     #: Reading under these is noted (the course's solutions, other submissions).
     read_roots: tuple[Path, ...] = ()
     #: Writing under these is noted (the course's packages and repository).
@@ -77,6 +80,7 @@ class Course:
             hashes=hashes,
             extra=extra,
             reaper_source=inspect.getsource(reaper),
+            agent_source=inspect.getsource(agent),
             read_roots=tuple(dict.fromkeys((*course_roots, *submission_roots))),
             write_roots=tuple(dict.fromkeys((*course_roots, *packages))),
             packages=packages,

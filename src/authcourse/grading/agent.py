@@ -127,46 +127,71 @@ class Baseline:
                 )
 
     def changes(self) -> list[str]:
-        """What differs from the baseline, in plain words (empty when nothing does)."""
+        """What the learner's code replaced since the baseline, in plain words.
+
+        Libraries change some of these themselves (SQLAlchemy and pydantic generate code
+        and attributes lazily), so a change counts only when the new value was made by the
+        learner's cells: a function or class defined in a cell, or a module object that was
+        never imported. Swapping in an existing library function is not seen here; the
+        source scan flags the assignment instead.
+        """
         found: list[str] = []
         current = sys.modules
         for name, module in self.modules.items():
-            now = current.get(name)
-            if now is not module:
-                found.append(
-                    f"replaces sys.modules[{name!r}]" if now is not None else f"removes {name}"
-                )
+            now = current.get(name, module)
+            if now is not module and (_learner_made(now) or _fake_module(now)):
+                found.append(f"replaces sys.modules[{name!r}]")
         for name, (module, watched) in self.module_attrs.items():
             namespace = module.__dict__
             for key, value in watched.items():
-                if namespace.get(key, _MISSING) is not value:
+                now = namespace.get(key, value)
+                if now is not value and _learner_made(now):
                     found.append(f"replaces {name}.{key}")
         for where, cls, attrs in self.classes:
-            namespace = vars(cls)
-            for key, value in attrs.items():
-                if namespace.get(key, _MISSING) is not value:
-                    found.append(f"replaces {where}.{key}")
-            for key in namespace.keys() - attrs.keys():
-                if _watched(namespace[key]) and not key.startswith(_LAZY_CLASS_ATTRS):
-                    found.append(f"adds {where}.{key}")
-        for where, function, code, defaults, kwdefaults in self.code:
-            if (
-                function.__code__ is not code
-                or function.__defaults__ is not defaults
-                or function.__kwdefaults__ is not kwdefaults
-            ):
+            for key, now in list(vars(cls).items()):
+                if attrs.get(key, _MISSING) is not now and _learner_made(now):
+                    found.append(f"{'replaces' if key in attrs else 'adds'} {where}.{key}")
+        for where, function, code, _defaults, _kwdefaults in self.code:
+            if function.__code__ is not code and _learner_file(function.__code__.co_filename):
                 found.append(f"replaces the code of {where}")
-        shell_now = vars(self.shell)
-        for key in shell_now.keys() | self.shell_attrs.keys():
-            before, after = self.shell_attrs.get(key, _MISSING), shell_now.get(key, _MISSING)
-            if before is not after and (_watched(before) or _watched(after)):
+        for key, now in list(vars(self.shell).items()):
+            if self.shell_attrs.get(key, _MISSING) is not now and _learner_made(now):
                 found.append(f"replaces get_ipython().{key}")
         return found
 
 
 _MISSING = object()
-#: Class attributes libraries add lazily (pydantic, SQLAlchemy, copyreg, abc, typing).
-_LAZY_CLASS_ATTRS = ("__pydantic", "_sa_", "__slotnames__", "_abc_", "__signature__", "_is_")
+
+
+def _learner_file(filename: str) -> bool:
+    # IPython names a cell's code "<ipython-input-N-…>" (ipykernel: ".../ipykernel_…/….py").
+    return filename.startswith("<ipython-input") or "ipykernel_" in filename
+
+
+def _learner_made(value: object, depth: int = 0) -> bool:
+    """True for a function, class or descriptor defined in one of the learner's cells."""
+    if depth > 3:
+        return False
+    try:
+        code = getattr(value, "__code__", None)
+        if isinstance(code, types.CodeType):
+            return _learner_file(code.co_filename)
+        if isinstance(value, type):
+            return value.__module__ == "__main__"
+        if isinstance(value, staticmethod | classmethod):
+            return _learner_made(value.__func__, depth + 1)
+        if isinstance(value, property):
+            return any(_learner_made(f, depth + 1) for f in (value.fget, value.fset))
+        inner = getattr(value, "__func__", None) or getattr(value, "func", None)
+        if inner is not None and inner is not value:
+            return _learner_made(inner, depth + 1)  # bound methods, functools.partial
+        return type(value).__module__ == "__main__"  # an instance of a learner's class
+    except Exception:  # a value that cannot even be looked at was not made by a library
+        return True
+
+
+def _fake_module(value: object) -> bool:
+    return not isinstance(value, _MODULE_TYPE) or getattr(value, "__spec__", None) is None
 
 
 # --- the audit hook ------------------------------------------------------------------------
@@ -206,8 +231,11 @@ class Watch:
                 if isinstance(arg, str | bytes):
                     self._path(os.fsdecode(arg), writing=True)
         elif event == "object.__setattr__" and args[1] in ("__code__", "__defaults__"):
-            target = getattr(args[0], "__qualname__", "a function")
-            if getattr(args[0], "__module__", None) != "__main__":
+            # Libraries do this too (SQLAlchemy, namedtuple): only the learner's own cells
+            # count, told by the file name of the code that does the assignment.
+            caller = sys._getframe(2).f_code.co_filename
+            if _learner_file(caller) and getattr(args[0], "__module__", None) != "__main__":
+                target = getattr(args[0], "__qualname__", "a function")
                 self.note(f"replaces the code of {target}")
         elif event.startswith("ctypes."):
             self.note("uses ctypes")
@@ -275,7 +303,11 @@ def main(fd: int) -> None:
     seen: set[str] = set()
 
     def new_changes() -> list[str]:
-        fresh = [change for change in baseline.changes() if change not in seen]
+        try:
+            changes = baseline.changes()
+        except Exception as error:  # something in the way of looking is itself suspect
+            changes = [f"made the machinery impossible to compare ({type(error).__name__})"]
+        fresh = [change for change in changes if change not in seen]
         seen.update(fresh)
         return fresh
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -76,6 +75,10 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, grading.
         write(notebook, folder / name / "99_fixture.ipynb")
     write(with_cell(good, 3, STUCK_CELL), folder / "stuck_cell" / "99_fixture.ipynb")
     pidfile = folder / "daemon.pid"
+    killer = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + DOUBLE_FORK.format(
+        pidfile=str(folder / "orphan.pid")
+    )
+    write(with_cell(good, 3, killer), folder / "reaper_killer" / "99_fixture.ipynb")
     write(
         with_cell(good, 3, DOUBLE_FORK.format(pidfile=str(pidfile))),
         folder / "forker" / "99_fixture.ipynb",
@@ -125,13 +128,15 @@ def test_symlinked_submissions_get_a_row_without_points_and_merge_nothing(
         assert "is a symbolic link" in "; ".join(rows[learner].notes)
 
 
-def test_no_process_outlives_grading(graded: tuple[dict[str, grading.Grade], Path]) -> None:
+@pytest.mark.parametrize(("learner", "file"), [("forker", "daemon.pid"),
+                                              ("reaper_killer", "orphan.pid")])  # fmt: skip
+def test_no_process_outlives_grading(
+    graded: tuple[dict[str, grading.Grade], Path], learner: str, file: str
+) -> None:
+    # A double fork with setsid(); in the second, after killing the reaper of its process.
     rows, pidfile = graded
-    assert rows["forker"].score == 5, rows["forker"].notes
-    pid = int(pidfile.read_text(encoding="utf-8"))
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
-        time.sleep(0.1)
+    assert rows[learner].score == 5, rows[learner].notes
+    pid = int((pidfile.parent / file).read_text(encoding="utf-8"))
     assert not Path(f"/proc/{pid}").exists(), f"process {pid} survived its grading"
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)

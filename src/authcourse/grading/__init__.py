@@ -24,7 +24,7 @@ from typing import Any
 from authcourse import notebooks
 from authcourse.checks import core
 from authcourse.checks.runner import CaseResult, ExerciseResult, Status
-from authcourse.grading import runner, scan
+from authcourse.grading import processes, runner, scan
 from authcourse.grading.model import (
     NOT_GRADED,
     CaseScore,
@@ -126,7 +126,10 @@ def grade_paths(
     list(core.all_exercises())  # the checks, in the grader's memory before anything runs
     course = Course.load(tuple(path.resolve() for path in paths if path.exists()))
     workers = max(1, jobs or os.cpu_count() or 1)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+    with (
+        processes.adopting_orphans(),
+        concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool,
+    ):
         futures = [
             pool.submit(grade_submission, sub, chapter, settings, course) for sub in submissions
         ]
@@ -158,7 +161,8 @@ def grade_submission(
     row = Grade(str(submission.path), submission.learner)
     started = time.monotonic()
     try:
-        _grade_into(row, submission, chapter, settings, course)
+        with processes.adopting_orphans():
+            _grade_into(row, submission, chapter, settings, course)
     except GraderError:
         raise
     except Exception as error:  # the batch must go on; the row says what happened

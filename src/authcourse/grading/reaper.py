@@ -38,7 +38,8 @@ def _become_subreaper() -> bool:
         return False
 
 
-def _children() -> list[int]:
+def children() -> list[int]:
+    """This process's children (Linux: read from /proc; elsewhere an empty list)."""
     me = os.getpid()
     found: list[int] = []
     try:
@@ -76,14 +77,14 @@ def end_everything(subreaper: bool) -> None:
         return
     quiet_rounds = 0
     while quiet_rounds < 3:
-        children = _children()
-        for pid in children:
+        found = children()
+        for pid in found:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         _reap()
-        quiet_rounds = quiet_rounds + 1 if not children else 0
+        quiet_rounds = quiet_rounds + 1 if not found else 0
         time.sleep(0.01)
 
 

@@ -27,6 +27,7 @@ from nbformat import NotebookNode
 
 from authcourse.checks import registry
 from authcourse.checks.runner import CaseResult, ExerciseResult, Status, shorten
+from authcourse.grading import processes
 from authcourse.grading.model import Settings
 from authcourse.grading.sandbox import Course, GraderError
 from authcourse.grading.scan import is_front_end_cell
@@ -93,15 +94,17 @@ class Agent:
             sys.executable, "-I", "-c", course.reaper_source,
             sys.executable, "-c", course.agent_source, str(theirs.fileno()),
         ]  # fmt: skip
-        self.process = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=workdir / "cwd",
-            env=env,
-            pass_fds=(theirs.fileno(),),
-            start_new_session=True,
+        self.process = processes.spawn(
+            lambda: subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=workdir / "cwd",
+                env=env,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
         )
         theirs.close()
         self.output_bytes = 0
@@ -165,6 +168,7 @@ class Agent:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        processes.ended(self.process.pid)
         self._drain.join(timeout=5)
 
 

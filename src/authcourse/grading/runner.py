@@ -26,7 +26,7 @@ from typing import Any
 from nbformat import NotebookNode
 
 from authcourse.checks import registry
-from authcourse.checks.runner import CaseResult, ExerciseResult, Status, shorten
+from authcourse.checks.runner import CAN_ISOLATE, CaseResult, ExerciseResult, Status, shorten
 from authcourse.grading import processes
 from authcourse.grading.model import Settings
 from authcourse.grading.sandbox import Course, GraderError
@@ -293,6 +293,12 @@ def _grade(
         except (KeyError, TypeError, ValueError):
             run.note(f"{id}: the result did not match the checks (tampering?)")
             run.exercises[id] = _unfinished(exercise, None)
+            continue
+        if run.exercises[id].timed_out and not CAN_ISOLATE and pending:
+            # Without forked children the runaway case still spins in the agent and would
+            # starve the next exercises: check them in a fresh process.
+            run.note(f"{id}: a case did not finish; the other exercises ran in a fresh kernel")
+            raise _Restart
     try:
         done = agent.receive(10.0)
     except (TimeoutError, EOFError, OSError, ValueError):

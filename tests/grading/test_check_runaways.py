@@ -165,3 +165,28 @@ def test_results_travel_in_one_schema_and_nothing_in_them_is_believed() -> None:
         runner.ExerciseResult.from_dict({**data, "id": "96.2"}, ex)
     missing = runner.run_exercise(ex, {})
     assert missing.missing == ("f1",) and missing.as_dict()["missing"] == ["f1"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not runner.CAN_ISOLATE, reason="forked children need Linux")
+def test_in_a_real_kernel_check_all_keeps_correct_exercises_after_a_runaway() -> None:
+    import copy
+
+    import nbformat
+    from conftest import solution
+    from nbclient import NotebookClient
+
+    notebook = copy.deepcopy(solution())
+    notebook.cells[2].source = "def add(a, b):\n    while True:\n        pass"
+    notebook.cells.insert(
+        1,
+        nbformat.v4.new_code_cell(
+            "from authcourse.checks import runner\nrunner.CASE_TIMEOUT_SECONDS = 1"
+        ),
+    )
+    notebook.cells.append(nbformat.v4.new_code_cell('print(check_all("99").score)'))
+    NotebookClient(notebook, timeout=60, kernel_name="python3").execute()
+    printed = "".join(out.get("text", "") for out in notebook.cells[-1].outputs)
+    assert float(printed) == 3, printed  # 99.2 and 99.3 keep their points
+    shown = "".join(out.get("data", {}).get("text/plain", "") for out in notebook.cells[-2].outputs)
+    assert "did not finish within 1 s" in shown and "2/2 points" in shown, shown

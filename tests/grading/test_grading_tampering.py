@@ -8,6 +8,7 @@ import hashlib
 import os
 from pathlib import Path
 
+import nbformat
 import pytest
 from conftest import FAST, FIXTURE_CHECKS, TAMPERING, lab, solution, with_cell, write
 
@@ -57,7 +58,16 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, grading.Grade]
     write(notebook, folder / "solved_then_tampered" / "99_fixture.ipynb")
     # Graded in the same run, after (and beside) the tampering: must be unaffected.
     write(lab(), folder / "zz_untouched_lab" / "99_fixture.ipynb")
-    write(solution(), folder / "zz_solution" / "99_fixture.ipynb")
+    peer = write(solution(), folder / "zz_solution" / "99_fixture.ipynb")
+    # Copies a classmate: runs the code cells of another submission (path built at run time).
+    steal = (
+        "import json, pathlib\n"
+        f"_path = pathlib.Path({str(peer.parent.parent)!r}) / ('zz_' + 'solution') / {peer.name!r}\n"
+        "for _cell in json.loads(_path.read_text())['cells']:\n"
+        "    if _cell['cell_type'] == 'code' and 'check' not in ''.join(_cell['source']):\n"
+        "        exec(''.join(_cell['source']))"
+    )
+    write(with_cell(lab(), 8, steal), folder / "steal_peer" / "99_fixture.ipynb")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(EXTRA_MODULES_ENV_VAR, str(FIXTURE_CHECKS))
         rows = grading.grade_paths([folder], jobs=2, settings=SETTINGS)
@@ -66,6 +76,13 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, grading.Grade]
 
 def _indent(source: str) -> str:
     return "\n".join("    " + line for line in source.splitlines())
+
+
+def test_running_a_classmates_code_earns_nothing(graded: dict[str, grading.Grade]) -> None:
+    row = graded["steal_peer"]
+    assert row.score == 0, row.notes
+    notes = "; ".join(row.notes)
+    assert "reads " in notes and "zz_solution" in notes, row.notes
 
 
 @pytest.mark.parametrize("attempt", sorted(TAMPERING))
@@ -122,6 +139,29 @@ def test_writing_the_real_course_files_stops_grading_with_a_clear_error(
     submission = grading.Submission(path, "mallory")
     with pytest.raises(grading.GraderError, match="changed the course's own files"):
         grading.grade_submission(submission, settings=SETTINGS, course=course)
+
+
+def test_running_the_course_solutions_earns_nothing(tmp_path: Path) -> None:
+    # Lab 01 plus one cell that runs the code cells of solutions/01 (path built at run time,
+    # so the source never names it): the audit hook sees the read.
+    root = Path(grading.core.__file__).parents[3]
+    cell = (
+        "import json, pathlib\n"
+        f"_path = pathlib.Path({str(root)!r}) / ('sol' + 'utions') / '01_mental_model.ipynb'\n"
+        "for _cell in json.loads(_path.read_text())['cells']:\n"
+        "    if _cell['cell_type'] == 'code' and 'check' not in ''.join(_cell['source']):\n"
+        "        try:\n"
+        "            exec(''.join(_cell['source']))\n"
+        "        except Exception:\n"
+        "            pass"
+    )
+    notebook = nbformat.read(root / "labs" / "01_mental_model.ipynb", as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(cell))
+    path = write(notebook, tmp_path / "mallory" / "01_mental_model.ipynb")
+    settings = grading.Settings(cell_timeout=20, case_timeout=3, total_timeout=90)
+    row = grading.grade_submission(grading.Submission(path, "mallory"), settings=settings)
+    assert row.max_score > 0 and row.score == 0, row.notes
+    assert "solutions/01_mental_model.ipynb" in "; ".join(row.notes), row.notes
 
 
 def test_the_kernel_gets_a_scrubbed_environment_and_a_temporary_directory(

@@ -243,6 +243,10 @@ def _clean_recheck(
 ) -> runner.KernelRun:
     """Run again without the suspect cells; keep only what every run agrees was earned."""
     row.note(f"tampering suspected: {_describe(suspects)}")
+    if "the checks" not in suspects and not any(
+        result.passed for result in first.exercises.values()
+    ):
+        return first  # no case passed: nothing a re-check could confirm
     runs = [first]
     numbers = {cell.number for cell in cells}
     while True:

@@ -243,6 +243,16 @@ def _later():
     getattr(__import__("asyncio"), "__dict__")["run"] = lambda c: c.close()
 threading.Thread(target=_later, daemon=True).start()"""
 
+TAMPER_FORGED_REPLY = """import json, os, struct, sys
+_fd = int(sys.argv[-1])
+_passed = [{"description": d, "status": "passed", "message": "", "timed_out": False}
+           for d in ("2 + 3 is 5", "-1 + 1 is 0")]
+for _seq, _body in enumerate([{"op": "cell", "error": None, "findings": []},
+                              {"op": "exercise", "nonce": "?", "result": {"id": "99.1",
+                               "cases": _passed}}], start=1):
+    _envelope = json.dumps({"seq": _seq, "body": json.dumps(_body), "mac": "0" * 64}).encode()
+    os.write(_fd, struct.pack(">I", len(_envelope)) + _envelope)"""
+
 #: Tampering attempts (appended to the lab, whose stubs earn nothing): name → cell source.
 TAMPERING = {
     "check": TAMPER_CHECK,
@@ -266,6 +276,7 @@ TAMPERING = {
     "wait_for": TAMPER_WAIT_FOR,
     "obfuscated": TAMPER_OBFUSCATED,
     "late_thread": TAMPER_LATE_THREAD,
+    "forged_reply": TAMPER_FORGED_REPLY,
 }
 
 #: Short timeouts for the grader's tests (make test's budget); the fixture cells are tiny.

@@ -40,6 +40,7 @@ NAMED = {
     "wait_for": "replaces asyncio.wait_for",
     "obfuscated": "replaces asyncio.run",
     "late_thread": "imports modules by name",
+    "forged_reply": "writes forged messages to the grader's socket",
 }
 
 
@@ -51,7 +52,13 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, grading.Grade]
         write(with_cell(lab(), 8, source), folder / name / "99_fixture.ipynb")
     notebook = solution()
     for name, source in TAMPERING.items():
-        if name not in ("builtins_exec", "fake_inspect", "late_thread", "core_on_disk"):
+        if name not in (
+            "builtins_exec",
+            "fake_inspect",
+            "late_thread",
+            "core_on_disk",
+            "forged_reply",
+        ):
             notebook = with_cell(
                 notebook, 8, f"try:\n{_indent(source)}\nexcept Exception:\n    pass"
             )

@@ -26,6 +26,7 @@ rights, and these observations are detection, not prevention (README, "Grading")
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import struct
@@ -42,19 +43,38 @@ _dumps = json.dumps
 _loads = json.loads
 _pack = struct.pack
 _unpack = struct.unpack
+_hmac_digest = hmac.digest
 _HEADER = 4
 _MODULE_TYPE = types.ModuleType
 _FUNCTION_TYPE = types.FunctionType
 
 
 class Channel:
-    """Length-prefixed JSON messages over one file descriptor."""
+    """Length-prefixed JSON messages over one file descriptor.
+
+    Messages to the grader are numbered and signed (HMAC-SHA256) with a key the grader
+    sends first, before any learner cell runs: learner code can find the descriptor (it is
+    in ``sys.argv``), but a message it writes there is refused unless it also digs the key
+    out of this process's memory.
+    """
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
+        self.sign: Callable[[bytes], str] = lambda data: ""
+        self.sent = 0
+
+    def keyed(self, key: bytes) -> None:
+        def sign(data: bytes) -> str:
+            return _hmac_digest(key, data, "sha256").hex()
+
+        self.sign = sign
 
     def send(self, message: dict[str, Any]) -> None:
-        data = _dumps(message).encode("utf-8")
+        body = _dumps(message)
+        self.sent += 1
+        envelope = {"seq": self.sent, "body": body}
+        envelope["mac"] = self.sign(f"{self.sent}:{body}".encode())
+        data = _dumps(envelope).encode("utf-8")
         data = _pack(">I", len(data)) + data
         while data:
             data = data[_write(self.fd, data) :]
@@ -280,6 +300,7 @@ _EVENTS = {
 def main(fd: int) -> None:
     channel = Channel(fd)
     hello = channel.receive()
+    channel.keyed(bytes.fromhex(hello.pop("key")))
     chapter: str = hello["chapter"]
     site = os.path.realpath(hello["site"])
     try:

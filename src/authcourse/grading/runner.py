@@ -10,6 +10,7 @@ checks' one schema, and are rebuilt against the grader's own copy of the checks
 
 from __future__ import annotations
 
+import hmac
 import re
 import secrets
 import socket
@@ -77,6 +78,10 @@ def learner_cells(notebook: NotebookNode) -> list[LearnerCell]:
     return cells
 
 
+class Forged(ValueError):
+    """A message on the agent's socket that the agent did not sign (learner code wrote it)."""
+
+
 class _Restart(Exception):
     """The current process must be replaced (a cell or an exercise did not finish)."""
 
@@ -86,6 +91,8 @@ class Agent:
 
     def __init__(self, course: Course, workdir: Path, chapter: str, settings: Settings) -> None:
         self.workdir = workdir
+        self.key = secrets.token_bytes(32)
+        self.received = 0
         ours, theirs = socket.socketpair()
         self.socket = ours
         env = course.environment(workdir)
@@ -118,6 +125,7 @@ class Agent:
                 "case_timeout": settings.case_timeout,
                 "read_roots": [str(root) for root in course.read_roots],
                 "write_roots": [str(root) for root in course.write_roots],
+                "key": self.key.hex(),
             }
         )
 
@@ -139,8 +147,15 @@ class Agent:
         died."""
         until = time.monotonic() + max(0.05, timeout)
         (size,) = struct.unpack(">I", self._exactly(4, until))
-        value = _decode(self._exactly(size, until))
-        return value
+        envelope = _decode(self._exactly(size, until))
+        self.received += 1
+        body, mac = envelope.get("body"), envelope.get("mac")
+        if not isinstance(body, str) or not isinstance(mac, str):
+            raise Forged("an unsigned message")
+        expected = hmac.digest(self.key, f"{self.received}:{body}".encode(), "sha256").hex()
+        if envelope.get("seq") != self.received or not hmac.compare_digest(mac, expected):
+            raise Forged("a message the agent did not sign")
+        return _decode(body.encode("utf-8"))
 
     def _exactly(self, size: int, until: float) -> bytes:
         data = b""
@@ -245,6 +260,10 @@ def _session(
                 " endless loop?): it was dropped and the rest ran again in a fresh kernel"
             )
             raise _Restart from None
+        except Forged:
+            run.found(f"cell {cell.number}", "writes forged messages to the grader's socket")
+            dropped.add(cell.number)
+            raise _Restart from None
         except (EOFError, OSError, ValueError):
             dropped.add(cell.number)
             run.note(f"the kernel died while running cell {cell.number}")
@@ -275,6 +294,9 @@ def _grade(
         limit = (settings.case_timeout + 3.0) * max(1, len(exercise.cases)) + 2.0
         try:
             message = agent.receive(min(limit, max(1.0, deadline - time.monotonic() + 5.0)))
+        except Forged:
+            run.found("the checks", "a forged message reached the grader's socket")
+            raise _Restart from None
         except (TimeoutError, EOFError, OSError, ValueError) as error:
             pending.remove(id)
             run.exercises[id] = _unfinished(exercise, error)
@@ -301,6 +323,9 @@ def _grade(
             raise _Restart
     try:
         done = agent.receive(10.0)
+    except Forged:
+        run.found("the checks", "a forged message reached the grader's socket")
+        return
     except (TimeoutError, EOFError, OSError, ValueError):
         done = None
     if done is None or done.get("nonce") != nonce:

@@ -27,14 +27,16 @@ _SUSPICIOUS = (
     (re.compile(r"\bsys\s*\.\s*modules\b"), "touches sys.modules"),
     (re.compile(r"\b__builtins__\b|\bimport\s+builtins\b|\bbuiltins\s*\."), "touches builtins"),
     (
-        re.compile(r"\b(run_exercise|_REGISTRY|CheckFailed|Status\s*\.)"),
+        re.compile(
+            r"\b(run_exercise|_REGISTRY|CheckFailed|(?:core|runner|checks)\s*\.\s*Status)\b"
+        ),
         "mentions the checks' internals",
     ),
     (
         re.compile(
             r"input_transformers|\.events\.register|set_custom_exc|display_formatter"
             r"|user_expressions|\bget_ipython\s*\(\s*\)\s*\.\s*(?!run_line_magic|system)\w+"
-            r"|\bipykernel\b|\bIPython\b"
+            r"|\bimport\s+ipykernel\b|\bfrom\s+(?:IPython|ipykernel)\b(?!\.display\b)|\bimport\s+IPython\b"
         ),
         "hooks into IPython",
     ),
@@ -45,7 +47,7 @@ _SUSPICIOUS = (
         ),
         "inspects the interpreter",
     ),
-    (re.compile(r"solutions\b"), "mentions the course's solutions"),
+    (re.compile(r"""["'/\\]solutions\b|\bsolutions[/\\]"""), "mentions the course's solutions"),
     (
         re.compile(r"site-packages|dist-packages|__file__|\bimportlib\s*\.\s*reload\b"),
         "reaches for where packages are installed",

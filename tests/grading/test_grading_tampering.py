@@ -186,3 +186,20 @@ def test_the_kernel_gets_a_scrubbed_environment_and_a_temporary_directory(
     assert not set(names) & {"VIRTUAL_ENV", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER"}
     assert os.path.basename(cwd) == "cwd" and "authcourse-grade-" in cwd
     assert not Path(cwd).exists()  # removed with its run
+
+
+def test_reading_the_graders_environment_through_proc_is_noted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Same user, so /proc/<grader>/environ is readable: not prevented, but noted, and the
+    # submission keeps only what a re-check without that cell confirms.
+    monkeypatch.setenv(EXTRA_MODULES_ENV_VAR, str(FIXTURE_CHECKS))
+    source = (
+        "import os\n_pid = os.getppid()\n"
+        "_grader = open(f'/proc/{_pid}/stat').read().rsplit(')', 1)[1].split()[1]\n"
+        "_seen = open(f'/proc/{_grader}/environ', 'rb').read()"
+    )
+    write(with_cell(solution(), 8, source), tmp_path / "room" / "eve" / "99_fixture.ipynb")
+    (row,) = grading.grade_paths([tmp_path / "room"], settings=SETTINGS)
+    assert row.score == 5, row.notes  # the honest exercises still count
+    assert "/environ (another process)" in "; ".join(row.notes), row.notes

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import re
 import struct
 import sys
 import sysconfig
@@ -264,12 +265,17 @@ class Watch:
 
     def _path(self, path: str, writing: bool) -> None:
         real = os.path.realpath(path)
-        if writing and real.startswith(self.write_roots):
+        other = _OTHER_PROCESS.match(real)
+        if other and int(other.group(1)) != os.getpid():
+            # Another process's environment or memory: the grader's own variables live there.
+            self.note(f"reads {real} (another process)")
+        elif writing and real.startswith(self.write_roots):
             self.note(f"writes {real}")
         elif real.startswith(self.read_roots):
             self.note(f"reads {real}")
 
 
+_OTHER_PROCESS = re.compile(r"^/proc/(\d+)/(?:environ|cmdline|mem|maps|fd|cwd|root)\b")
 _PATH_EVENTS = {
     "os.rename": 2,
     "os.remove": 1,

@@ -253,6 +253,10 @@ for _seq, _body in enumerate([{"op": "cell", "error": None, "findings": []},
     _envelope = json.dumps({"seq": _seq, "body": json.dumps(_body), "mac": "0" * 64}).encode()
     os.write(_fd, struct.pack(">I", len(_envelope)) + _envelope)"""
 
+TAMPER_SUBCLASSES = """_os = [c for c in ().__class__.__base__.__subclasses__()
+       if c.__name__ == "_wrap_close"][0].__init__.__globals__
+_os["sys"].modules["asyncio"].run = lambda coroutine: coroutine.close()"""
+
 #: Tampering attempts (appended to the lab, whose stubs earn nothing): name → cell source.
 TAMPERING = {
     "check": TAMPER_CHECK,
@@ -277,6 +281,7 @@ TAMPERING = {
     "obfuscated": TAMPER_OBFUSCATED,
     "late_thread": TAMPER_LATE_THREAD,
     "forged_reply": TAMPER_FORGED_REPLY,
+    "subclasses_escape": TAMPER_SUBCLASSES,
 }
 
 #: Short timeouts for the grader's tests (make test's budget); the fixture cells are tiny.

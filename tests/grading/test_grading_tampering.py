@@ -41,6 +41,7 @@ NAMED = {
     "obfuscated": "replaces asyncio.run",
     "late_thread": "imports modules by name",
     "forged_reply": "writes forged messages to the grader's socket",
+    "subclasses_escape": "walks the interpreter's internals",
 }
 
 

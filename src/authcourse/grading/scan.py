@@ -54,6 +54,15 @@ _SUSPICIOUS = (
     ),
     (re.compile(r"\bexec\s*\(|\beval\s*\(|\brunpy\b|%run\b"), "runs code from elsewhere"),
     (re.compile(r"\b__import__\b|\bimport_module\b"), "imports modules by name"),
+    (
+        # The classic ways from any object to any module: subclasses, globals, frames, code.
+        re.compile(
+            r"__subclasses__|__globals__|__closure__|__code__|__mro__|__bases__|\bf_back\b"
+            r"|\bf_globals\b|\bf_locals\b|\btb_frame\b|\bgi_frame\b|\bcr_frame\b"
+            r"|\bcurrentframe\b|\binspect\s*\.\s*stack\b"
+        ),
+        "walks the interpreter's internals",
+    ),
 )
 
 

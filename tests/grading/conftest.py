@@ -257,6 +257,12 @@ TAMPER_SUBCLASSES = """_os = [c for c in ().__class__.__base__.__subclasses__()
        if c.__name__ == "_wrap_close"][0].__init__.__globals__
 _os["sys"].modules["asyncio"].run = lambda coroutine: coroutine.close()"""
 
+# Patches asyncio only when the checks call it: no cell changes anything while it runs.
+TAMPER_WHEN_CALLED = """import asyncio
+def add(a, b):
+    vars(asyncio)["run"] = lambda coroutine: coroutine.close()
+    return a + b"""
+
 #: Tampering attempts (appended to the lab, whose stubs earn nothing): name → cell source.
 TAMPERING = {
     "check": TAMPER_CHECK,
@@ -282,6 +288,7 @@ TAMPERING = {
     "late_thread": TAMPER_LATE_THREAD,
     "forged_reply": TAMPER_FORGED_REPLY,
     "subclasses_escape": TAMPER_SUBCLASSES,
+    "when_called": TAMPER_WHEN_CALLED,
 }
 
 #: Short timeouts for the grader's tests (make test's budget); the fixture cells are tiny.

@@ -42,6 +42,7 @@ NAMED = {
     "late_thread": "imports modules by name",
     "forged_reply": "writes forged messages to the grader's socket",
     "subclasses_escape": "walks the interpreter's internals",
+    "when_called": "the checks replaces asyncio.run",  # seen in the checks' own process
 }
 
 
@@ -59,6 +60,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, grading.Grade]
             "late_thread",
             "core_on_disk",
             "forged_reply",
+            "when_called",
         ):
             notebook = with_cell(
                 notebook, 8, f"try:\n{_indent(source)}\nexcept Exception:\n    pass"

@@ -34,7 +34,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,12 +188,23 @@ def run_exercise(exercise: Exercise, namespace: Namespace) -> ExerciseResult:
     return ExerciseResult(exercise, tuple(count_refusals_only_after_positives(exercise, results)))
 
 
+Observer = Callable[[], list[str]]
+
+
 def run_exercise_isolated(
-    exercise: Exercise, namespace: Namespace, timeout: float | None = None
+    exercise: Exercise,
+    namespace: Namespace,
+    timeout: float | None = None,
+    *,
+    observe: Observer | None = None,
+    observed: list[str] | None = None,
 ) -> ExerciseResult:
     """Like :func:`run_exercise`, in forked children that are killed if a case runs away.
 
     Linux only (:data:`CAN_ISOLATE`); the learner's process is never changed by the cases.
+    The grader's agent passes ``observe``: each child calls it once its cases are done, and
+    what it returns (what the learner's code changed while the checks ran) is appended to
+    ``observed``.
     """
     missing = missing_names(exercise, namespace)
     if missing:
@@ -201,7 +212,9 @@ def run_exercise_isolated(
     limit = CASE_TIMEOUT_SECONDS if timeout is None else timeout
     results: list[CaseResult] = []
     while len(results) < len(exercise.cases):
-        results.extend(_run_in_child(exercise.cases[len(results) :], namespace, limit))
+        results.extend(
+            _run_in_child(exercise.cases[len(results) :], namespace, limit, observe, observed)
+        )
     return ExerciseResult(exercise, tuple(count_refusals_only_after_positives(exercise, results)))
 
 
@@ -354,7 +367,13 @@ _CHILD_DIED = (
 )
 
 
-def _run_in_child(cases: Sequence[Case], namespace: Namespace, limit: float) -> list[CaseResult]:
+def _run_in_child(
+    cases: Sequence[Case],
+    namespace: Namespace,
+    limit: float,
+    observe: Observer | None = None,
+    observed: list[str] | None = None,
+) -> list[CaseResult]:
     """Run ``cases`` in one forked child until they are done or one of them runs away.
 
     Returns at least one result: the child streams one JSON line per finished case; a case
@@ -370,7 +389,7 @@ def _run_in_child(cases: Sequence[Case], namespace: Namespace, limit: float) -> 
         pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, reported through the pipe
         os.close(read_end)
-        _child_main(cases, namespace, limit, write_end)
+        _child_main(cases, namespace, limit, write_end, observe)
     os.close(write_end)
     results: list[CaseResult] = []
     buffer = b""
@@ -391,13 +410,34 @@ def _run_in_child(cases: Sequence[Case], namespace: Namespace, limit: float) -> 
             results.append(result)
             if result.timed_out:
                 break
+        if observe is not None and observed is not None and not results[-1].timed_out:
+            line, buffer, ended = _read_line(read_end, buffer, 5.0)
+            observed.extend(_findings_from_line(line))
     finally:
         os.close(read_end)
         _end_child(pid)
     return results
 
 
-def _child_main(cases: Sequence[Case], namespace: Namespace, limit: float, out: int) -> None:
+def _findings_from_line(line: bytes | None) -> list[str]:
+    if line is None:
+        return ["the checks' process gave no report of what changed"]
+    try:
+        found = json.loads(line)["findings"]
+    except (ValueError, KeyError, TypeError):
+        return ["the checks' process sent an unreadable report"]
+    if type(found) is not list or any(type(item) is not str for item in found):
+        return ["the checks' process sent an unreadable report"]
+    return list(found)
+
+
+def _child_main(
+    cases: Sequence[Case],
+    namespace: Namespace,
+    limit: float,
+    out: int,
+    observe: Observer | None = None,
+) -> None:
     try:
         # No output from here on: the kernel's streams (and their ZMQ sockets) belong to the
         # parent, and a learner's prints in a check are not part of the result.
@@ -411,6 +451,9 @@ def _child_main(cases: Sequence[Case], namespace: Namespace, limit: float, out: 
             os.write(out, (json.dumps(result.as_dict()) + "\n").encode())
             if result.timed_out:
                 break
+        else:
+            if observe is not None:
+                os.write(out, (json.dumps({"findings": observe()}) + "\n").encode())
     finally:
         os._exit(0)
 

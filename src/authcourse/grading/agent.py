@@ -338,6 +338,11 @@ def main(fd: int) -> None:
         seen.update(fresh)
         return fresh
 
+    def observe_child() -> list[str]:
+        # Runs in a forked child, after its cases: its own audit events and changes.
+        events = [what for _where, what in watch.found]
+        return events + new_changes()
+
     channel.send({"op": "ready"})
     while True:
         message = channel.receive()
@@ -356,7 +361,14 @@ def main(fd: int) -> None:
             for id in message["exercises"]:
                 exercise = exercises[id]
                 if runner.CAN_ISOLATE:
-                    result = runner.run_exercise_isolated(exercise, namespace)
+                    # Each forked child reports what the learner's code changed while the
+                    # checks called it (the patches it made die with the child).
+                    observed: list[str] = []
+                    result = runner.run_exercise_isolated(
+                        exercise, namespace, observe=observe_child, observed=observed
+                    )
+                    for what in observed:
+                        watch.note(what)
                 else:
                     result = runner.run_exercise(exercise, namespace)
                 channel.send({"op": "exercise", "nonce": nonce, "result": result.as_dict()})

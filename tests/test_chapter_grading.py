@@ -1,6 +1,7 @@
 """Every chapter's solution grades full marks; every generated lab grades zero, all ⏳.
 
-Parametrized over the notebooks present: with none yet, there is simply nothing to run.
+Parametrized over the notebooks present. A notebook whose row has no exercises fails: a
+chapter with a lab must have checks, and a test that goes green on nothing proves nothing.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ def _grade(path: Path) -> grading.Grade:
 def test_a_solution_scores_full_marks(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AUTHCOURSE_STRICT", raising=False)
     row = _grade(path)
-    if not row.exercises:
-        pytest.skip(f"chapter {row.chapter} has no exercises yet: {row.notes}")
+    assert row.exercises, f"chapter {row.chapter!r} has no exercises to grade: {row.notes}"
     assert row.score == row.max_score, grading.to_json([row], with_cases=True)
+    assert row.notes == [], row.notes  # the course's own solution is never suspect
 
 
 @pytest.mark.slow
@@ -40,8 +41,7 @@ def test_a_lab_scores_zero_with_every_case_not_started(
 ) -> None:
     monkeypatch.delenv("AUTHCOURSE_STRICT", raising=False)
     row = _grade(path)
-    if not row.exercises:
-        pytest.skip(f"chapter {row.chapter} has no exercises yet: {row.notes}")
+    assert row.exercises, f"chapter {row.chapter!r} has no exercises to grade: {row.notes}"
     assert row.score == 0, grading.to_json([row], with_cases=True)
     statuses = {case.status for exercise in row.exercises for case in exercise.cases}
     assert statuses == {"not started"}, grading.to_json([row], with_cases=True)

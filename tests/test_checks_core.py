@@ -20,14 +20,16 @@ from authcourse.checks import (
     expect,
     expect_equal,
     hint,
+    registry,
     run_exercise,
+    runner,
 )
 
 
 @pytest.fixture(autouse=True)
 def private_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test registers its own chapter "97" exercises; the real registry is untouched."""
-    monkeypatch.setattr(core, "_REGISTRY", dict(core._REGISTRY))
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     monkeypatch.setattr(checks, "_hints_shown", type(checks._hints_shown)(int))
     monkeypatch.delenv(STRICT_ENV_VAR, raising=False)
     yield
@@ -169,7 +171,7 @@ def test_async_cases_run_on_their_own_loop() -> None:
 
 
 def test_a_stuck_case_is_reported_and_does_not_hang(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(core, "CASE_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(runner, "CASE_TIMEOUT_SECONDS", 0.2)
     ex = make()
 
     @ex.case("f returns")

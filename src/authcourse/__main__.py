@@ -153,9 +153,13 @@ def _grade(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"graded {row.learner} ({row.path})", file=sys.stderr, flush=True)
 
-    rows = grading.grade_paths(
-        args.paths, chapter=args.chapter, settings=settings, jobs=args.jobs, progress=progress
-    )
+    try:
+        rows = grading.grade_paths(
+            args.paths, chapter=args.chapter, settings=settings, jobs=args.jobs, progress=progress
+        )
+    except grading.GraderError as error:  # the grader itself failed: say why, exit non-zero
+        print(f"grade: error: {error}", file=sys.stderr)
+        return 2
     print(grading.to_json(rows) if args.json else grading.render_table(rows))
     if args.csv:
         grading.write_csv(rows, args.csv)

@@ -65,16 +65,33 @@ def pytest_collection_modifyitems(
         settings=settings,
         jobs=config.getoption("grade_jobs"),
     )
-    learners = [row.learner for row in rows]
+    names = _names(rows)
     items[:] = [
-        item
-        for row in rows
-        for item in _items(
-            session,
-            row,
-            row.learner if learners.count(row.learner) == 1 else f"{row.learner}/{row.path}",
-        )
+        item for row, name in zip(rows, names, strict=True) for item in _items(session, row, name)
     ]
+
+
+def _names(rows: list[Grade]) -> list[str]:
+    """``learner``, or ``learner/<path inside the learner's folder>`` for a learner with
+    several notebooks: never an absolute path.
+
+    Test ids end up in JUnit XML and LMS reports; absolute paths would leak the instructor's
+    folder layout and change from machine to machine.
+    """
+    learners = [row.learner for row in rows]
+    names = []
+    for row in rows:
+        if learners.count(row.learner) == 1:
+            names.append(row.learner)
+            continue
+        parts = Path(row.path).parts
+        inside = (
+            parts[len(parts) - 1 - parts[::-1].index(row.learner) + 1 :]
+            if row.learner in parts
+            else parts[-1:]
+        )
+        names.append("/".join((row.learner, *inside)))
+    return names
 
 
 def _items(session: pytest.Session, row: Grade, name: str) -> list[pytest.Item]:

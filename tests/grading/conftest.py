@@ -177,6 +177,92 @@ def exec(code, *args):
     return _real_exec(code, *args)
 builtins.exec = exec"""
 
+# --- issue 12: each listed attack, and further patches of imported machinery -------------
+
+TAMPER_ASYNCIO_RUN = """import asyncio
+asyncio.run = lambda coroutine: coroutine.close()"""
+
+TAMPER_USER_EXPRESSIONS = """_shell = get_ipython()
+_original = _shell.user_expressions
+def _rewrite(expressions):
+    reply = _original(expressions)
+    for value in reply.values():
+        value["data"] = {"text/plain": repr(str(value.get("data")).replace("failed", "passed"))}
+    return reply
+_shell.user_expressions = _rewrite"""
+
+TAMPER_FAKE_INSPECT = """import sys, types
+_fake = types.ModuleType("inspect")
+_fake.isawaitable = lambda value: False
+_fake.__getattr__ = lambda name: (lambda *a, **k: None)
+sys.modules["inspect"] = _fake"""
+
+TAMPER_CORE_ON_DISK = """import authcourse.checks.runner as _runner
+from pathlib import Path
+_file = Path(_runner.__file__)
+_file.write_text(_file.read_text().replace(
+    "def run_case(case: Case, namespace: Namespace, timeout: float | None = None) -> CaseResult:",
+    "def run_case(case, namespace, timeout=None):\\n    return CaseResult(case.description, Status.PASSED)\\n"
+    "def _unused(case: Case, namespace: Namespace, timeout: float | None = None) -> CaseResult:"))"""
+
+TAMPER_RUNNER_FUNCTIONS = """import authcourse.checks.runner as r
+r.run_case = lambda case, namespace, timeout=None: r.CaseResult(case.description, r.Status.PASSED)
+r.count_refusals_only_after_positives = lambda exercise, results: results"""
+
+TAMPER_AS_DICT = """from authcourse.checks.runner import ExerciseResult
+_as_dict = ExerciseResult.as_dict
+def _all_passed(self):
+    data = _as_dict(self)
+    for case in data["cases"]:
+        case["status"] = "passed"
+    return data
+ExerciseResult.as_dict = _all_passed"""
+
+TAMPER_JSON_ENCODER = """import json.encoder
+_encode = json.encoder.JSONEncoder.encode
+def _encode_passed(self, value):
+    return _encode(self, value).replace('"not started"', '"passed"').replace('"failed"', '"passed"')
+json.encoder.JSONEncoder.encode = _encode_passed"""
+
+TAMPER_ISAWAITABLE_CODE = """import inspect
+inspect.isawaitable.__code__ = (lambda value: False).__code__"""
+
+TAMPER_WAIT_FOR = """import asyncio
+async def _answer(awaitable, timeout):
+    awaitable.close()
+    return "Hello, Ada!"
+asyncio.wait_for = _answer"""
+
+TAMPER_OBFUSCATED = """_m = __import__("asyn" + "cio")
+_m.__dict__["run"] = lambda coroutine: coroutine.close()"""
+
+TAMPER_LATE_THREAD = """import threading, time
+def _later():
+    time.sleep(0.2)
+    setattr(threading, "excepthook", None)
+    getattr(__import__("asyncio"), "__dict__")["run"] = lambda c: c.close()
+threading.Thread(target=_later, daemon=True).start()"""
+
+TAMPER_FORGED_REPLY = """import json, os, struct, sys
+_fd = int(sys.argv[-1])
+_passed = [{"description": d, "status": "passed", "message": "", "timed_out": False}
+           for d in ("2 + 3 is 5", "-1 + 1 is 0")]
+for _seq, _body in enumerate([{"op": "cell", "error": None, "findings": []},
+                              {"op": "exercise", "nonce": "?", "result": {"id": "99.1",
+                               "cases": _passed}}], start=1):
+    _envelope = json.dumps({"seq": _seq, "body": json.dumps(_body), "mac": "0" * 64}).encode()
+    os.write(_fd, struct.pack(">I", len(_envelope)) + _envelope)"""
+
+TAMPER_SUBCLASSES = """_os = [c for c in ().__class__.__base__.__subclasses__()
+       if c.__name__ == "_wrap_close"][0].__init__.__globals__
+_os["sys"].modules["asyncio"].run = lambda coroutine: coroutine.close()"""
+
+# Patches asyncio only when the checks call it: no cell changes anything while it runs.
+TAMPER_WHEN_CALLED = """import asyncio
+def add(a, b):
+    vars(asyncio)["run"] = lambda coroutine: coroutine.close()
+    return a + b"""
+
 #: Tampering attempts (appended to the lab, whose stubs earn nothing): name → cell source.
 TAMPERING = {
     "check": TAMPER_CHECK,
@@ -187,4 +273,23 @@ TAMPERING = {
     "sys_modules": TAMPER_SYS_MODULES,
     "transformer": TAMPER_TRANSFORMER,
     "builtins_exec": TAMPER_EXEC,
+    # issue 12's list
+    "asyncio_run": TAMPER_ASYNCIO_RUN,
+    "user_expressions": TAMPER_USER_EXPRESSIONS,
+    "fake_inspect": TAMPER_FAKE_INSPECT,
+    "core_on_disk": TAMPER_CORE_ON_DISK,
+    # further patches of imported machinery
+    "runner_functions": TAMPER_RUNNER_FUNCTIONS,
+    "as_dict": TAMPER_AS_DICT,
+    "json_encoder": TAMPER_JSON_ENCODER,
+    "isawaitable_code": TAMPER_ISAWAITABLE_CODE,
+    "wait_for": TAMPER_WAIT_FOR,
+    "obfuscated": TAMPER_OBFUSCATED,
+    "late_thread": TAMPER_LATE_THREAD,
+    "forged_reply": TAMPER_FORGED_REPLY,
+    "subclasses_escape": TAMPER_SUBCLASSES,
+    "when_called": TAMPER_WHEN_CALLED,
 }
+
+#: Short timeouts for the grader's tests (make test's budget); the fixture cells are tiny.
+FAST = {"cell_timeout": 1.0, "case_timeout": 1.0, "total_timeout": 40.0}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import MIXED, build_mixed
+from conftest import FAST, MIXED, build_mixed
 
 from authcourse import grading
 
@@ -21,7 +21,9 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, grading.Grade]
         from authcourse.checks.chapters import EXTRA_MODULES_ENV_VAR
 
         patch.setenv(EXTRA_MODULES_ENV_VAR, str(FIXTURE_CHECKS))
-        rows = grading.grade_paths([folder, folder / "nobody"], jobs=2)
+        rows = grading.grade_paths(
+            [folder, folder / "nobody"], jobs=2, settings=grading.Settings(**FAST)
+        )
     return {row.learner: row for row in rows}
 
 
@@ -43,7 +45,7 @@ def test_scores_and_reasons(graded: dict[str, grading.Grade], learner: str) -> N
         "carol": "not a readable notebook",
         "dave": "wrong notebook: this is a chapter 98 notebook (its metadata)",
         "erin": "cell 3 raised SyntaxError",
-        "frank": "cell 5 timed out after 5 s",
+        "frank": "cell 5 did not finish within 1 s",
         "grace": "the kernel died while running cell 4",
         "heidi": "printed more than 1 MB",
         "ivan": "99.3 needs `same_secret`",

@@ -21,6 +21,8 @@ pytestmark = pytest.mark.slow
 def room(tmp_path: Path) -> Path:
     write(solution(), tmp_path / "room" / "alice" / "99_fixture.ipynb")
     write(lab(), tmp_path / "room" / "bob" / "99_fixture.ipynb")
+    write(lab(), tmp_path / "room" / "dan" / "week1" / "99_fixture.ipynb")
+    write(solution(), tmp_path / "room" / "dan" / "week2" / "99_fixture.ipynb")
     (tmp_path / "room" / "carol").mkdir()
     (tmp_path / "room" / "carol" / "99_fixture.ipynb").write_bytes(b"\x00\xff not json")
     return tmp_path / "room"
@@ -41,14 +43,16 @@ def test_json_csv_and_exit_code(room: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
     assert [(r["learner"], r["score"], r["max_score"]) for r in rows] == [
-        ("alice", 5, 5), ("bob", 0, 5), ("carol", 0, 5), ("nobody", 0, 0)
+        ("alice", 5, 5), ("bob", 0, 5), ("carol", 0, 5), ("dan", 0, 5), ("dan", 5, 5),
+        ("nobody", 0, 0),
     ]  # fmt: skip
     assert rows[0]["exercises"][1] == {"id": "99.2", "score": 1, "max_score": 1,
                                        "status": "passed"}  # fmt: skip
     assert rows[2]["notes"] == ["not a readable notebook (is it really a .ipynb file?)"]
     table = list(csv.DictReader(grades.open(encoding="utf-8")))
     assert [(r["learner"], r["99.1"], r["score"]) for r in table] == [
-        ("alice", "2", "5"), ("bob", "0", "0"), ("carol", "0", "0"), ("nobody", "", "0")
+        ("alice", "2", "5"), ("bob", "0", "0"), ("carol", "0", "0"), ("dan", "0", "0"),
+        ("dan", "2", "5"), ("nobody", "", "0"),
     ]  # fmt: skip
 
 
@@ -71,11 +75,17 @@ def test_the_pytest_route_makes_one_test_per_exercise(room: Path, tmp_path: Path
         f"{case.get('classname')}::{case.get('name')}": case.find("failure") is None
         for case in cases
     }
+    # JUnit XML writes the "/" of a node id as "." in classname.
     assert outcome == {
         "alice::99.1": True, "alice::99.2": True, "alice::99.3": True,
         "bob::99.1": False, "bob::99.2": False, "bob::99.3": False,
         "carol::notebook": False,
+        "dan.week1.99_fixture.ipynb::99.1": False, "dan.week1.99_fixture.ipynb::99.2": False,
+        "dan.week1.99_fixture.ipynb::99.3": False,
+        "dan.week2.99_fixture.ipynb::99.1": True, "dan.week2.99_fixture.ipynb::99.2": True,
+        "dan.week2.99_fixture.ipynb::99.3": True,
     }  # fmt: skip
+    assert str(tmp_path) not in report.read_text(encoding="utf-8")
     assert "⏳ 2 + 3 is 5 — the stub still raises NotImplementedError" in done.stdout
 
 

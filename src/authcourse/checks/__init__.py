@@ -9,21 +9,27 @@ from __future__ import annotations
 import inspect
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 
-from authcourse.checks.core import (
+from authcourse.checks.registry import (
     CheckFailed,
     Exercise,
-    ExerciseResult,
     Namespace,
-    Status,
     chapter_exercises,
     exercise,
     expect,
     expect_equal,
     get_exercise,
-    run_exercise,
 )
 from authcourse.checks.report import Report
+from authcourse.checks.runner import (
+    CAN_ISOLATE,
+    CaseResult,
+    ExerciseResult,
+    Status,
+    run_exercise,
+    run_exercise_isolated,
+)
 
 __all__ = [
     "CheckFailed",
@@ -48,7 +54,9 @@ _hints_shown: defaultdict[str, int] = defaultdict(int)
 def check(exercise_id: str, namespace: Namespace | None = None) -> Report:
     """Check one exercise against the calling notebook's variables and show the result.
 
-    Never raises (a lab must run top to bottom) unless ``AUTHCOURSE_STRICT=1``.
+    Never raises (a lab must run top to bottom) unless ``AUTHCOURSE_STRICT=1``. On Linux
+    the cases run in a forked child process, so one that never finishes is stopped; see
+    :func:`run_for_learner`.
     """
     namespace = namespace if namespace is not None else _caller_globals()
     try:
@@ -56,7 +64,7 @@ def check(exercise_id: str, namespace: Namespace | None = None) -> Report:
     except KeyError as error:
         report = Report([], problem=str(error.args[0]))
     else:
-        report = Report([run_exercise(found, namespace)])
+        report = Report(run_for_learner([found], namespace))
     _raise_if_strict(report)
     return report
 
@@ -69,9 +77,33 @@ def check_all(chapter: str, namespace: Namespace | None = None) -> Report:
     except KeyError as error:
         report = Report([], show_total=True, problem=str(error.args[0]))
     else:
-        report = Report([run_exercise(ex, namespace) for ex in exercises], show_total=True)
+        report = Report(run_for_learner(exercises, namespace), show_total=True)
     _raise_if_strict(report)
     return report
+
+
+def run_for_learner(exercises: Sequence[Exercise], namespace: Namespace) -> list[ExerciseResult]:
+    """The exercises' results, run the safest way this platform allows.
+
+    On Linux each exercise runs in forked children: a runaway case is killed and costs only
+    itself. Elsewhere the cases run in threads of the kernel, which cannot be stopped: after
+    a runaway the remaining exercises are not run (they would only time out falsely) and the
+    learner is told to restart the kernel.
+    """
+    if CAN_ISOLATE:
+        return [run_exercise_isolated(ex, namespace) for ex in exercises]
+    results: list[ExerciseResult] = []
+    for ex in exercises:
+        if results and results[-1].timed_out:
+            message = (
+                f"not checked: a case of {results[-1].exercise.id} did not finish and may still"
+                " be running; restart the kernel (Kernel → Restart Kernel) and check again"
+            )
+            cases = tuple(CaseResult(c.description, Status.CRASHED, message) for c in ex.cases)
+            results.append(ExerciseResult(ex, cases))
+            continue
+        results.append(run_exercise(ex, namespace))
+    return results
 
 
 class Hint(str):

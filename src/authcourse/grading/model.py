@@ -14,7 +14,7 @@ NOT_GRADED = "not graded"
 class Settings:
     """How a submission is run. Defaults fit the course's budgets (DESIGN.md §12)."""
 
-    #: Seconds one learner cell may run before it is interrupted.
+    #: Seconds one learner cell may run; one that does not finish is dropped.
     cell_timeout: float = 5.0
     #: Seconds for a whole submission: kernel start, all cells and the checks.
     total_timeout: float = 60.0
@@ -22,14 +22,16 @@ class Settings:
     case_timeout: float = 3.0
     #: Bytes of cell output looked at per submission; the rest is discarded unread.
     output_limit: int = 1_000_000
-    #: Times a fresh kernel is started after one died (skipping the cell that killed it).
-    restarts: int = 2
+    #: Fresh kernels started after one died or got stuck (each without what caused it).
+    restarts: int = 3
 
 
 @dataclass(frozen=True)
 class Submission:
     path: Path
     learner: str
+    #: The symbolic link this notebook was reached through, if any (then it is not graded).
+    symlink: str = ""
 
 
 @dataclass

@@ -1,52 +1,40 @@
-"""Runs one submission in a fresh kernel and brings its exercises' results back.
+"""Runs one submission in fresh agent processes and brings its exercises' results back.
 
-The learner's code cells run one by one (nbclient, ``allow_errors``: one broken cell does
-not hide later exercises) with a per-cell timeout, a total deadline and a cap on the output
-looked at. Cells that only call ``check``/``check_all``/``hint`` are skipped. When a cell
-kills the kernel, a fresh kernel runs the notebook again without that cell. Then one
-request runs the chapter's checks inside the kernel, from private copies of the checks'
-source files (see :mod:`authcourse.grading.incell`).
+A submission's cells run one at a time in an agent process (:mod:`.agent`), each with a
+deadline. A cell that does not finish, or kills its process, is dropped and the rest run
+again in a fresh process; so is an exercise whose checks do not finish. Cells that only call
+``check``/``check_all``/``hint`` are skipped. Results come back over a private socket, in the
+checks' one schema, and are rebuilt against the grader's own copy of the checks
+(:meth:`ExerciseResult.from_dict`): the agent's word is taken for case statuses only.
 """
 
 from __future__ import annotations
 
-import ast
-import asyncio
-import os
+import hmac
 import re
 import secrets
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Empty
 from typing import Any
 
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import DeadKernelError
-from nbclient.util import ensure_async
 from nbformat import NotebookNode
 
-from authcourse.checks import STRICT_ENV_VAR, chapters, core
-from authcourse.grading import incell
+from authcourse.checks import registry
+from authcourse.checks.runner import CAN_ISOLATE, CaseResult, ExerciseResult, Status, shorten
+from authcourse.grading import processes
 from authcourse.grading.model import Settings
+from authcourse.grading.sandbox import Course, GraderError
 from authcourse.grading.scan import is_front_end_cell
 
-TIMEOUT_ERROR = "CellTimeout"
-_CELL_FILE = re.compile(r"\([^()]*?\d+\.py, (line \d+)\)")
-
-
-@dataclass
-class KernelRun:
-    """What happened in the kernel: per-exercise results (if the checks ran) and notes."""
-
-    exercises: dict[str, dict[str, Any]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    #: Why the checks did not run at all (kernel died, tampering detected...), else "".
-    failure: str = ""
+_CELL_FILE = re.compile(r"\([^()]*?(?:\d+\.py|<ipython-input-[^>]*>), (line \d+)\)")
+_STARTUP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -55,29 +43,26 @@ class LearnerCell:
     source: str
 
 
-class _CappedClient(NotebookClient):
-    """A NotebookClient that keeps no outputs, only counts them, and records cell errors."""
+@dataclass
+class KernelRun:
+    """What happened: per-exercise results (if the checks ran), notes and findings."""
 
-    def __init__(self, nb: NotebookNode, output_limit: int, **kwargs: Any) -> None:
-        super().__init__(nb, **kwargs)
-        self.output_limit = output_limit
-        self.output_bytes = 0
-        self.errors: dict[int, tuple[str, str]] = {}
-        self.on_cell_error = self._record_error
+    exercises: dict[str, ExerciseResult] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    #: Why the checks did not run at all (out of time, the process kept dying...), else "".
+    failure: str = ""
+    #: What the agent saw reach into the machinery: (where, what), where = "cell N" or
+    #: "the checks".
+    findings: list[tuple[str, str]] = field(default_factory=list)
+    output_bytes: int = 0
 
-    def output(
-        self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None, index: int
-    ) -> None:
-        # Nothing is kept: the grader only needs errors (they come with the reply).
-        if self.output_bytes <= self.output_limit:
-            self.output_bytes += len(repr(msg.get("content", {})))
-        return None
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
 
-    def _record_error(
-        self, cell: NotebookNode, cell_index: int, execute_reply: dict[str, Any]
-    ) -> None:
-        content = execute_reply.get("content", {})
-        self.errors[cell_index] = (str(content.get("ename", "")), str(content.get("evalue", "")))
+    def found(self, where: str, what: str) -> None:
+        if (where, what) not in self.findings:
+            self.findings.append((where, what))
 
 
 def learner_cells(notebook: NotebookNode) -> list[LearnerCell]:
@@ -93,243 +78,283 @@ def learner_cells(notebook: NotebookNode) -> list[LearnerCell]:
     return cells
 
 
-def run_submission(cells: list[LearnerCell], chapter: str, settings: Settings) -> KernelRun:
-    """Run ``cells`` in fresh kernels and then the chapter's checks; never raises."""
-    return asyncio.run(_run(cells, chapter, settings))
+class Forged(ValueError):
+    """A message on the agent's socket that the agent did not sign (learner code wrote it)."""
 
 
-async def _run(cells: list[LearnerCell], chapter: str, settings: Settings) -> KernelRun:
-    deadline = time.monotonic() + settings.total_timeout
+class _Restart(Exception):
+    """The current process must be replaced (a cell or an exercise did not finish)."""
+
+
+class Agent:
+    """One agent process (under its reaper) and the socket to it."""
+
+    def __init__(self, course: Course, workdir: Path, chapter: str, settings: Settings) -> None:
+        self.workdir = workdir
+        self.key = secrets.token_bytes(32)
+        self.received = 0
+        ours, theirs = socket.socketpair()
+        self.socket = ours
+        env = course.environment(workdir)
+        env["AUTHCOURSE_PASS_FDS"] = str(theirs.fileno())
+        argv = [
+            sys.executable, "-I", "-c", course.reaper_source,
+            sys.executable, "-c", course.agent_source, str(theirs.fileno()),
+        ]  # fmt: skip
+        self.process = processes.spawn(
+            lambda: subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=workdir / "cwd",
+                env=env,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+        )
+        theirs.close()
+        self.output_bytes = 0
+        self._drain = threading.Thread(target=self._count_output, daemon=True)
+        self._drain.start()
+        self.send(
+            {
+                "op": "hello",
+                "chapter": chapter,
+                "site": str(workdir / "site"),
+                "case_timeout": settings.case_timeout,
+                "read_roots": [str(root) for root in course.read_roots],
+                "write_roots": [str(root) for root in course.write_roots],
+                "key": self.key.hex(),
+            }
+        )
+
+    def _count_output(self) -> None:
+        # Output is counted and thrown away unread: only errors matter, and they come back
+        # over the socket.
+        stream = self.process.stdout
+        assert stream is not None
+        while chunk := stream.read(65536):
+            self.output_bytes += len(chunk)
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = _encode(message)
+        self.socket.settimeout(10)
+        self.socket.sendall(struct.pack(">I", len(data)) + data)
+
+    def receive(self, timeout: float) -> dict[str, Any]:
+        """The next message: TimeoutError if it did not come in time, EOFError if the agent
+        died."""
+        until = time.monotonic() + max(0.05, timeout)
+        (size,) = struct.unpack(">I", self._exactly(4, until))
+        envelope = _decode(self._exactly(size, until))
+        self.received += 1
+        body, mac = envelope.get("body"), envelope.get("mac")
+        if not isinstance(body, str) or not isinstance(mac, str):
+            raise Forged("an unsigned message")
+        expected = hmac.digest(self.key, f"{self.received}:{body}".encode(), "sha256").hex()
+        if envelope.get("seq") != self.received or not hmac.compare_digest(mac, expected):
+            raise Forged("a message the agent did not sign")
+        return _decode(body.encode("utf-8"))
+
+    def _exactly(self, size: int, until: float) -> bytes:
+        data = b""
+        while len(data) < size:
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            self.socket.settimeout(remaining)
+            chunk = self.socket.recv(size - len(data))
+            if not chunk:
+                raise EOFError
+            data += chunk
+        return data
+
+    def close(self) -> None:
+        """End the agent and everything it started: the reaper does it when stdin closes."""
+        self.socket.close()
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        processes.ended(self.process.pid)
+        self._drain.join(timeout=5)
+
+
+def run_submission(
+    cells: list[LearnerCell],
+    chapter: str,
+    settings: Settings,
+    course: Course,
+    *,
+    without: frozenset[int] = frozenset(),
+) -> KernelRun:
+    """Run ``cells`` (except the numbers in ``without``), then the chapter's checks."""
     run = KernelRun()
-    skipped: set[int] = set()
-    output_bytes = 0
-    with tempfile.TemporaryDirectory(prefix="authcourse-grade-") as workdir:
+    exercises = registry.chapter_exercises(chapter)
+    pending = [ex.id for ex in exercises]
+    dropped: set[int] = set()
+    deadline = time.monotonic() + settings.total_timeout
+    with tempfile.TemporaryDirectory(prefix="authcourse-grade-") as tmp:
         for attempt in range(settings.restarts + 1):
-            client = _client(cells, skipped, settings)
-            killer: int | None = None
-            async with client.async_setup_kernel(
-                env=_kernel_env(),
-                cwd=workdir,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            ):
-                killer = await _run_cells(client, cells, skipped, settings, deadline, run)
-                if killer is None:
-                    if time.monotonic() >= deadline:
-                        run.failure = (
-                            f"the checks did not run: the whole notebook took longer than"
-                            f" {settings.total_timeout:g} s"
-                        )
-                    else:
-                        await _run_checks(client, chapter, settings, deadline, run)
-            output_bytes += client.output_bytes
-            if killer is None:
+            workdir = course.prepare(Path(tmp) / f"run{attempt}")
+            agent = Agent(course, workdir, chapter, settings)
+            try:
+                _session(agent, cells, without | dropped, dropped, pending, settings, deadline, run)
                 break
-            skipped.add(killer)
-            run.notes.append(f"the kernel died while running cell {cells[killer].number}")
-            if attempt == settings.restarts or time.monotonic() >= deadline:
-                run.failure = "the checks did not run: the kernel kept dying"
-                break
-            run.notes.append(f"graded again in a fresh kernel without cell {cells[killer].number}")
-    if output_bytes > settings.output_limit:
-        run.notes.append(
+            except _Restart:
+                if attempt == settings.restarts or time.monotonic() >= deadline:
+                    run.failure = "the checks did not run: the kernel kept dying or getting stuck"
+                    break
+            finally:
+                agent.close()
+                run.output_bytes += agent.output_bytes
+    for id in pending:
+        run.exercises.pop(id, None)
+    if run.output_bytes > settings.output_limit:
+        run.note(
             f"the notebook printed more than {settings.output_limit // 1_000_000 or 1} MB;"
             " the extra output was discarded"
         )
     return run
 
 
-def _client(cells: list[LearnerCell], skipped: set[int], settings: Settings) -> _CappedClient:
-    notebook = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
-    notebook.cells = [
-        nbformat.v4.new_code_cell("" if index in skipped else cell.source)  # type: ignore[no-untyped-call]
-        for index, cell in enumerate(cells)
-    ]
-    return _CappedClient(
-        notebook,
-        settings.output_limit,
-        kernel_name="python3",
-        timeout=max(1, round(settings.cell_timeout)),
-        allow_errors=True,
-        interrupt_on_timeout=True,
-        error_on_timeout={"ename": TIMEOUT_ERROR, "evalue": "", "traceback": []},
-        iopub_timeout=2,
-        record_timing=False,
-        shutdown_kernel="immediate",
-        startup_timeout=30,
-    )
-
-
-def _kernel_env() -> dict[str, str]:
-    env = dict(os.environ)
-    # The learner's own check() cells are skipped anyway; strict mode must not leak in.
-    env.pop(STRICT_ENV_VAR, None)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-async def _run_cells(
-    client: _CappedClient,
+def _session(
+    agent: Agent,
     cells: list[LearnerCell],
-    skipped: set[int],
+    skip: set[int] | frozenset[int],
+    dropped: set[int],
+    pending: list[str],
     settings: Settings,
     deadline: float,
     run: KernelRun,
-) -> int | None:
-    """Run every cell; the index of the cell that killed the kernel, or None."""
-    for index, cell in enumerate(client.nb.cells):
-        if index in skipped or not cell.source.strip():
+) -> None:
+    try:
+        ready = agent.receive(_STARTUP_SECONDS)
+    except (EOFError, TimeoutError):
+        raise GraderError("the grading process did not start (is the course installed?)") from None
+    if ready is None or ready.get("op") != "ready":
+        detail = ready.get("error", "") if ready else ""
+        raise GraderError(f"the grading process could not load the checks: {detail}")
+    for cell in cells:
+        if cell.number in skip:
             continue
         if time.monotonic() >= deadline:
-            _note(run, f"cells from {cells[index].number} on were not run: out of time")
-            return None
+            run.note(f"cells from {cell.number} on were not run: out of time")
+            run.failure = "the checks did not run: the whole notebook took too long"
+            return
+        limit = min(settings.cell_timeout, deadline - time.monotonic())
         try:
-            await client.async_execute_cell(cell, index)
-        except DeadKernelError:
-            return index
-        error = client.errors.get(index)
-        if error is None:
-            continue
-        name, value = error
-        number = cells[index].number
-        if name == TIMEOUT_ERROR:
-            _note(
-                run,
-                f"cell {number} timed out after {settings.cell_timeout:g} s (an endless loop?)",
+            agent.send({"op": "cell", "number": cell.number, "source": cell.source})
+            reply = agent.receive(limit)
+        except TimeoutError:
+            dropped.add(cell.number)
+            run.note(
+                f"cell {cell.number} did not finish within {settings.cell_timeout:g} s (an"
+                " endless loop?): it was dropped and the rest ran again in a fresh kernel"
             )
-        else:
-            _note(run, f"cell {number} raised {_one_line(name, value)}")
-    return None
+            raise _Restart from None
+        except Forged:
+            run.found(f"cell {cell.number}", "writes forged messages to the grader's socket")
+            dropped.add(cell.number)
+            raise _Restart from None
+        except (EOFError, OSError, ValueError):
+            dropped.add(cell.number)
+            run.note(f"the kernel died while running cell {cell.number}")
+            run.note(f"graded again in a fresh kernel without cell {cell.number}")
+            raise _Restart from None
+        _cell_reply(reply, cell, run)
+    _grade(agent, pending, settings, deadline, run)
 
 
-def _note(run: KernelRun, text: str) -> None:
-    if text not in run.notes:
-        run.notes.append(text)
+def _cell_reply(reply: dict[str, Any], cell: LearnerCell, run: KernelRun) -> None:
+    for where, what in reply.get("findings", []):
+        run.found(str(where), str(what))
+    error = reply.get("error")
+    if error:
+        name, value = str(error[0]), str(error[1])
+        value = _CELL_FILE.sub(r"(\1)", value)
+        text = " ".join((f"{name}: {value}" if value else name).split())
+        run.note(f"cell {cell.number} raised {shorten(text, 160)}")
 
 
-def _one_line(name: str, value: str) -> str:
-    # "(3204.py, line 1)": the kernel's file name for the cell means nothing to anyone.
-    value = _CELL_FILE.sub(r"(\1)", value)
-    text = f"{name}: {value}" if value else name
-    text = " ".join(text.split())
-    return core.shorten(text, 160)
-
-
-async def _run_checks(
-    client: _CappedClient, chapter: str, settings: Settings, deadline: float, run: KernelRun
+def _grade(
+    agent: Agent, pending: list[str], settings: Settings, deadline: float, run: KernelRun
 ) -> None:
     nonce = secrets.token_hex(16)
-    budget = max(1.0, deadline - time.monotonic() - 2.0)
-    params = check_params(chapter, nonce, settings.case_timeout, budget)
-    assert client.kc is not None
-    msg_id = client.kc.execute(
-        "",
-        silent=True,
-        store_history=False,
-        user_expressions={"grade": bootstrap_expression(params)},
-        allow_stdin=False,
-    )
-    reply = await _wait_for_reply(client, msg_id, budget + 2.0)
-    if reply is None:
-        run.failure = "the checks did not finish in time (the kernel was stuck)"
-        return
-    content = reply.get("content", {})
-    value = content.get("user_expressions", {}).get("grade", {})
-    if content.get("status") != "ok" or value.get("status") != "ok":
-        detail = value.get("ename") or content.get("ename") or "no result"
-        run.failure = f"the checks could not run in this notebook ({detail})"
-        return
-    result = parse_result(str(value.get("data", {}).get("text/plain", "")), nonce)
-    if result is None:
-        run.failure = "the checks' result was missing or forged (tampering?)"
-    elif "tampered" in result:
-        run.failure = f"tampering detected: {result['tampered']}"
-    else:
-        run.exercises = {str(item["id"]): item for item in result.get("exercises", [])}
-
-
-async def _wait_for_reply(
-    client: _CappedClient, msg_id: str, timeout: float
-) -> dict[str, Any] | None:
-    kc: Any = client.kc
-    assert kc is not None
-    until = time.monotonic() + timeout
-    while time.monotonic() < until:
+    agent.send({"op": "grade", "nonce": nonce, "exercises": list(pending)})
+    for id in list(pending):
+        exercise = registry.get_exercise(id)
+        limit = (settings.case_timeout + 3.0) * max(1, len(exercise.cases)) + 2.0
         try:
-            msg: dict[str, Any] = await ensure_async(kc.get_shell_msg(timeout=0.5))
-        except Empty:
-            if not await ensure_async(kc.is_alive()):
-                return None
+            message = agent.receive(min(limit, max(1.0, deadline - time.monotonic() + 5.0)))
+        except Forged:
+            run.found("the checks", "a forged message reached the grader's socket")
+            raise _Restart from None
+        except (TimeoutError, EOFError, OSError, ValueError) as error:
+            pending.remove(id)
+            run.exercises[id] = _unfinished(exercise, error)
+            run.note(
+                f"{id}: the checks did not finish (an endless loop, or the process ended);"
+                " the other exercises were checked in a fresh kernel"
+            )
+            raise _Restart from None
+        pending.remove(id)
+        if message is None or message.get("nonce") != nonce or message.get("op") != "exercise":
+            run.note(f"{id}: the result was missing or forged (tampering?)")
+            run.exercises[id] = _unfinished(exercise, None)
             continue
-        if msg.get("parent_header", {}).get("msg_id") == msg_id:
-            return msg
-    return None
-
-
-def check_params(chapter: str, nonce: str, case_timeout: float, budget: float) -> dict[str, Any]:
-    """What the in-kernel grader needs: the nonce and the checks' source files."""
-    core_file = Path(core.__file__)
-    extra = chapters.extra_module_files()
-    return {
-        "nonce": nonce,
-        "chapter": chapter,
-        "case_timeout": float(case_timeout),
-        "budget": float(budget),
-        "core": ["core", str(core_file), core_file.read_text(encoding="utf-8")],
-        "chapters": [
-            [f"checks_{path.stem}", str(path), path.read_text(encoding="utf-8")]
-            for path in chapters.chapter_module_files()
-            if path.stem == f"ch{chapter}" or path in extra
-        ],
-    }
-
-
-def bootstrap_expression(params: dict[str, Any]) -> str:
-    """One expression, evaluated in the learner's namespace, that runs :mod:`incell`.
-
-    It names nothing from that namespace: the real builtins are reached through a
-    standard-library class (``os._wrap_close``) and the namespace through a lambda's
-    ``__globals__``, so shadowed or redefined names in the notebook do not matter.
-    """
-    source = Path(incell.__file__).read_text(encoding="utf-8")
-    builtins = (
-        "[c for c in ().__class__.__base__.__subclasses__() if c.__name__ == '_wrap_close']"
-        "[0].__init__.__globals__['__builtins__']"
-    )
-    checked = (
-        "(__t(__b['exec']) is __t([].append) and __b['exec'].__name__ == 'exec'"
-        " and __t(__b['compile']) is __t([].append) and __b['compile'].__name__ == 'compile')"
-    )
-    scope = (
-        f"{{'__builtins__': __b, '__name__': {incell.RUN_NAME!r}, '_PARAMS': {params!r},"
-        " '_NAMESPACE': __n}"
-    )
-    run = (
-        f"__b['exec'](__b['compile']({source!r}, '<authcourse-grader>', 'exec',"
-        " dont_inherit=True), __g)"
-    )
-    tampered = repr(params["nonce"] + repr({"tampered": "builtins exec/compile replaced"}))
-    return (
-        f"[(__g.get('_RESULT') if {run} is None else None) if {checked} else {tampered}"
-        f" for __t in [().__class__.__class__] for __n in [(lambda: 0).__globals__]"
-        f" for __b in [{builtins}] for __g in [{scope}]][0]"
-    )
-
-
-def parse_result(text: str, nonce: str) -> dict[str, Any] | None:
-    """The in-kernel result, or None unless it is a string starting with ``nonce``."""
+        try:
+            run.exercises[id] = ExerciseResult.from_dict(message["result"], exercise)
+        except (KeyError, TypeError, ValueError):
+            run.note(f"{id}: the result did not match the checks (tampering?)")
+            run.exercises[id] = _unfinished(exercise, None)
+            continue
+        if run.exercises[id].timed_out and not CAN_ISOLATE and pending:
+            # Without forked children the runaway case still spins in the agent and would
+            # starve the next exercises: check them in a fresh process.
+            run.note(f"{id}: a case did not finish; the other exercises ran in a fresh kernel")
+            raise _Restart
     try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
-    if not isinstance(value, str) or not value.startswith(nonce):
-        return None
-    try:
-        data = ast.literal_eval(value[len(nonce) :])
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
-    return data if isinstance(data, dict) else None
+        done = agent.receive(10.0)
+    except Forged:
+        run.found("the checks", "a forged message reached the grader's socket")
+        return
+    except (TimeoutError, EOFError, OSError, ValueError):
+        done = None
+    if done is None or done.get("nonce") != nonce:
+        run.found("the checks", "the agent's final report was missing or forged")
+        return
+    for where, what in done.get("findings", []):
+        run.found(str(where), str(what))
 
 
-if sys.platform == "win32":  # pragma: no cover - the course runs on Linux and macOS
-    asyncio.set_event_loop_policy(asyncio.WindowsSelectorEventLoopPolicy())
+def _unfinished(exercise: registry.Exercise, error: BaseException | None) -> ExerciseResult:
+    message = (
+        "not graded: the checks did not finish"
+        if isinstance(error, TimeoutError)
+        else "not graded: no trustworthy result"
+    )
+    cases = tuple(CaseResult(c.description, Status.CRASHED, message) for c in exercise.cases)
+    return ExerciseResult(exercise, cases)
+
+
+def _encode(message: dict[str, Any]) -> bytes:
+    import json
+
+    return json.dumps(message).encode("utf-8")
+
+
+def _decode(data: bytes) -> dict[str, Any]:
+    import json
+
+    value = json.loads(data.decode("utf-8"))
+    if not isinstance(value, dict):
+        raise ValueError("not a message")
+    return value

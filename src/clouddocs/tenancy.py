@@ -20,14 +20,15 @@ from clouddocs.db import Document
 from clouddocs.rbac import Member
 
 
-def documents_of(member: Member) -> Select[tuple[Document]]:
+def documents_of(member: Member) -> Select[Document]:
     """The documents of the caller's tenant: the base of every document query."""
     return select(Document).where(Document.tenant_id == member.tenant_id)
 
 
 async def readable_document(session: AsyncSession, member: Member, document_id: int) -> Document | None:
     """The document if it exists *in the caller's tenant*; None otherwise (one statement)."""
-    return await session.scalar(documents_of(member).where(Document.id == document_id))
+    found: Document | None = await session.scalar(documents_of(member).where(Document.id == document_id))
+    return found
 
 
 def may_edit(member: Member, document: Document) -> bool:
@@ -92,7 +93,7 @@ from fastapi import Depends, FastAPI, HTTPException, Response, status
 from sqlalchemy import update
 
 from clouddocs.db import Database, RowId, User
-from clouddocs.rbac import Membership, MemberDependency, Role, member_auth, require_permission
+from clouddocs.rbac import MemberDependency, Membership, Role, member_auth, require_permission
 from clouddocs.security import harden, not_found
 from clouddocs.tokens import TokenService
 
@@ -105,8 +106,8 @@ def _answer(description: str) -> dict[str, Any]:
 #: What the document routes may answer besides success (the 401 comes from harden()).
 #: 404 when the caller may not learn the document exists (another tenant's, or none);
 #: 403 when they can see it but their role or ownership does not allow the change.
-FORBIDDEN = {403: _answer("Authenticated, but the role or ownership does not allow this")}
-HIDDEN = {404: _answer("No such document in the caller's tenant")}
+FORBIDDEN: dict[int | str, dict[str, Any]] = {403: _answer("Authenticated, but the role or ownership does not allow this")}
+HIDDEN: dict[int | str, dict[str, Any]] = {404: _answer("No such document in the caller's tenant")}
 
 
 def build_documents_app(db: Database, tokens: TokenService) -> FastAPI:

@@ -11,7 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from clouddocs.abac import ACTION_PERMISSIONS, Classification, Decision, Environment, Resource, Subject, in_business_hours
+from clouddocs.abac import (
+    ACTION_PERMISSIONS,
+    Classification,
+    Decision,
+    Environment,
+    Resource,
+    Subject,
+    in_business_hours,
+)
 from clouddocs.db import Document, User
 from clouddocs.rbac import PERMISSIONS, ROLE_PERMISSIONS, Member, MemberDependency, Role
 from clouddocs.rebac import IMPLIED_BY, INHERITED, PARENT, RelationTuple, TupleGraph, TupleRow
@@ -279,5 +287,5 @@ def profile_model_unbounded() -> type[BaseModel]:
 
 async def update_every_profile(session: AsyncSession, member: Member, body: BaseModel) -> None:
     """The WHERE clause forgotten: everyone is renamed."""
-    await session.execute(update(User).values(display_name=getattr(body, "display_name")))
+    await session.execute(update(User).values(display_name=body.model_dump()["display_name"]))
     await session.commit()

@@ -59,13 +59,13 @@ def percentiles(samples_ns: Sequence[int]) -> dict[str, float]:
     return {"p50_us": rank(0.50), "p99_us": rank(0.99), "samples": len(ordered)}
 
 
-def sample(call: Callable[[], object], arguments: Sequence[Any]) -> tuple[list[int], list[Any]]:
+def sample(call: Callable[..., object], arguments: Sequence[Any]) -> tuple[list[int], list[Any]]:
     """Time ``call(*a)`` once per argument tuple, GC paused; returns (ns per call, results).
 
     The first few questions run once untimed first (caches, SQLite pages, lazy imports).
     """
     for args in arguments[:20]:
-        call(*args)  # type: ignore[operator]
+        call(*args)
     timings: list[int] = []
     results: list[Any] = []
     clock = time.perf_counter_ns
@@ -75,7 +75,7 @@ def sample(call: Callable[[], object], arguments: Sequence[Any]) -> tuple[list[i
     try:
         for args in arguments:
             start = clock()
-            result = call(*args)  # type: ignore[operator]
+            result = call(*args)
             timings.append(clock() - start)
             results.append(result)
     finally:

@@ -33,7 +33,14 @@ from authcourse.client import asgi_client
 from clouddocs.abac import Classification, Environment, Resource, Subject
 from clouddocs.db import User
 from clouddocs.rbac import PERMISSIONS, ROLE_PERMISSIONS, Member, Role
-from clouddocs.rebac import GraphShape, RelationTuple, TupleGraph, TupleRow, generate_tuples, row_values
+from clouddocs.rebac import (
+    GraphShape,
+    RelationTuple,
+    TupleGraph,
+    TupleRow,
+    generate_tuples,
+    row_values,
+)
 from clouddocs.rebac import list_objects as reference_list_objects
 from clouddocs.security import unauthorized
 

@@ -15,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clouddocs.db import Database, Document, Tenant, User
 from clouddocs.rbac import Member, Membership, Role
-from clouddocs.rebac import GraphShape, RelationTuple, TupleGraph, TupleRow, generate_tuples, row_values
+from clouddocs.rebac import (
+    GraphShape,
+    RelationTuple,
+    TupleGraph,
+    TupleRow,
+    generate_tuples,
+    row_values,
+)
 
 #: The chapter's sharing example: folders, nested groups, an owner on a folder.
 SHARING = [

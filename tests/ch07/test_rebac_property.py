@@ -1,6 +1,5 @@
 """ReBAC check, closure index and SQL agree with a brute-force fixpoint on random tuple sets."""
 
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, insert
@@ -37,7 +36,9 @@ def relation_tuple(draw: st.DrawFn) -> RelationTuple:
         subject, userset = draw(SUBJECTS)
         return RelationTuple(draw(st.sampled_from(GROUPS)), "member", subject, userset)
     if kind == "parent":  # folders inside folders (cycles allowed) and documents in folders
-        return RelationTuple(draw(st.sampled_from(DOCUMENTS + FOLDERS)), "parent", draw(st.sampled_from(FOLDERS)))
+        return RelationTuple(
+            draw(st.sampled_from(DOCUMENTS + FOLDERS)), "parent", draw(st.sampled_from(FOLDERS))
+        )
     subject, userset = draw(SUBJECTS)
     relation = draw(st.sampled_from(sorted(INHERITED)))
     return RelationTuple(draw(st.sampled_from(DOCUMENTS + FOLDERS)), relation, subject, userset)
@@ -86,14 +87,22 @@ def test_sql_check_and_list_objects_agree_with_brute_force(tuples: set[RelationT
             assert (row is not None) is (question in facts), (sorted(map(str, tuples)), question)
         for relation in sorted(INHERITED):
             for user in USERS:
-                listed = [r[0] for r in connection.execute(list_objects_statement("document", relation, user))]
+                listed = [
+                    r[0]
+                    for r in connection.execute(list_objects_statement("document", relation, user))
+                ]
                 assert listed == list_objects(graph, "document", relation, user)
                 assert listed == sorted(o for o in DOCUMENTS if (o, relation, user) in facts)
     engine.dispose()
 
 
 def test_a_typo_in_a_tuple_is_refused() -> None:
-    for text in ["document:d1#veiwer@user:a", "group:g1#member@folder:f1", "document:d1#viewer@user:a#member", "x"]:
+    for text in [
+        "document:d1#veiwer@user:a",
+        "group:g1#member@folder:f1",
+        "document:d1#viewer@user:a#member",
+        "x",
+    ]:
         try:
             RelationTuple.parse(text)
         except ValueError:

@@ -42,7 +42,9 @@ def login(w: World, name: str, tenant: str = "acme") -> dict[str, str]:
 async def role_of(w: World, name: str, tenant_id: int) -> str | None:
     async with w.db.sessions() as session:
         return await session.scalar(
-            select(Membership.role).where(Membership.user_id == w.users[name], Membership.tenant_id == tenant_id)
+            select(Membership.role).where(
+                Membership.user_id == w.users[name], Membership.tenant_id == tenant_id
+            )
         )
 
 
@@ -53,7 +55,9 @@ async def test_idor_changing_the_id_reads_another_tenant_on_the_naive_app_only(w
     async with asgi_client(build_documents_app(w.db, TOKENS)) as client:
         elsewhere = await client.get(url, headers=login(w, "alice"))
         missing = await client.get("/documents/987654", headers=login(w, "alice"))
-    assert elsewhere.status_code == missing.status_code == 404 and elsewhere.content == missing.content
+    assert (
+        elsewhere.status_code == missing.status_code == 404 and elsewhere.content == missing.content
+    )
 
 
 async def test_bfla_method_swap_deletes_on_the_naive_app_only(w: World) -> None:
@@ -63,7 +67,9 @@ async def test_bfla_method_swap_deletes_on_the_naive_app_only(w: World) -> None:
         assert refused.status_code == 403 and "documents:delete" in refused.json()["detail"]
         assert (await client.get(url, headers=login(w, "carol"))).status_code == 200
     async with asgi_client(build_naive_documents_app(w.db, TOKENS)) as client:
-        assert (await client.delete(url, headers=login(w, "carol"))).status_code == 200  # the breach
+        assert (
+            await client.delete(url, headers=login(w, "carol"))
+        ).status_code == 200  # the breach
 
 
 async def test_mass_assignment_of_role_is_refused_by_the_schema(w: World) -> None:
@@ -79,32 +85,62 @@ async def test_mass_assignment_of_role_is_refused_by_the_schema(w: World) -> Non
 
 async def test_403_inside_the_tenant_404_outside_401_without_a_token(w: World) -> None:
     async with asgi_client(build_documents_app(w.db, TOKENS)) as client:
-        viewer = await client.patch(f"/documents/{w.documents['roadmap']}", json={"title": "x"}, headers=login(w, "carol"))
-        not_owner = await client.patch(f"/documents/{w.documents['minutes']}", json={"title": "x"}, headers=login(w, "bob"))
-        owner = await client.patch(f"/documents/{w.documents['roadmap']}", json={"title": "new"}, headers=login(w, "bob"))
-        other_tenant = await client.patch(f"/documents/{w.documents['pricing']}", json={"title": "x"}, headers=login(w, "alice"))
+        viewer = await client.patch(
+            f"/documents/{w.documents['roadmap']}", json={"title": "x"}, headers=login(w, "carol")
+        )
+        not_owner = await client.patch(
+            f"/documents/{w.documents['minutes']}", json={"title": "x"}, headers=login(w, "bob")
+        )
+        owner = await client.patch(
+            f"/documents/{w.documents['roadmap']}", json={"title": "new"}, headers=login(w, "bob")
+        )
+        other_tenant = await client.patch(
+            f"/documents/{w.documents['pricing']}", json={"title": "x"}, headers=login(w, "alice")
+        )
         anonymous = await client.get("/documents")
         forged = await client.get("/documents", headers={"Authorization": "Bearer not.a.jwt"})
-        malformed = await client.get("/documents", headers={"Authorization": "Bearer " + "a" * 5000})
-    assert (viewer.status_code, not_owner.status_code, owner.status_code, other_tenant.status_code) == (403, 403, 200, 404)
+        malformed = await client.get(
+            "/documents", headers={"Authorization": "Bearer " + "a" * 5000}
+        )
+    assert (
+        viewer.status_code,
+        not_owner.status_code,
+        owner.status_code,
+        other_tenant.status_code,
+    ) == (403, 403, 200, 404)
     for response in (anonymous, forged, malformed):
-        assert response.status_code == 401 and response.headers["www-authenticate"].startswith("Bearer ")
+        assert response.status_code == 401 and response.headers["www-authenticate"].startswith(
+            "Bearer "
+        )
 
 
-async def test_a_token_for_a_tenant_the_user_left_is_refused_and_demotion_is_immediate(w: World) -> None:
+async def test_a_token_for_a_tenant_the_user_left_is_refused_and_demotion_is_immediate(
+    w: World,
+) -> None:
     async with asgi_client(build_documents_app(w.db, TOKENS)) as client:
         bob = login(w, "bob")
-        assert (await client.post("/documents", json={"title": "t"}, headers=bob)).status_code == 201
+        assert (
+            await client.post("/documents", json={"title": "t"}, headers=bob)
+        ).status_code == 201
         async with w.db.sessions() as session:
-            await session.execute(text("UPDATE memberships SET role = 'viewer' WHERE user_id = :id"), {"id": w.users["bob"]})
+            await session.execute(
+                text("UPDATE memberships SET role = 'viewer' WHERE user_id = :id"),
+                {"id": w.users["bob"]},
+            )
             await session.commit()
-        assert (await client.post("/documents", json={"title": "t"}, headers=bob)).status_code == 403
-        assert (await client.get("/documents", headers=login(w, "bob", "globex"))).status_code == 401
+        assert (
+            await client.post("/documents", json={"title": "t"}, headers=bob)
+        ).status_code == 403
+        assert (
+            await client.get("/documents", headers=login(w, "bob", "globex"))
+        ).status_code == 401
 
 
 async def test_created_documents_take_owner_and_tenant_from_the_caller(w: World) -> None:
     async with asgi_client(build_documents_app(w.db, TOKENS)) as client:
-        sneaky = await client.post("/documents", json={"title": "t", "tenant_id": w.globex}, headers=login(w, "bob"))
+        sneaky = await client.post(
+            "/documents", json={"title": "t", "tenant_id": w.globex}, headers=login(w, "bob")
+        )
         made = await client.post("/documents", json={"title": "t"}, headers=login(w, "bob"))
     assert sneaky.status_code == 422 and made.status_code == 201
     async with w.db.sessions() as session:
@@ -114,20 +150,38 @@ async def test_created_documents_take_owner_and_tenant_from_the_caller(w: World)
 
 async def test_only_the_owner_grants_admin(w: World) -> None:
     async with w.db.sessions() as session:
-        await session.execute(text("UPDATE memberships SET role = 'admin' WHERE user_id = :id"), {"id": w.users["bob"]})
+        await session.execute(
+            text("UPDATE memberships SET role = 'admin' WHERE user_id = :id"),
+            {"id": w.users["bob"]},
+        )
         await session.commit()
     async with asgi_client(build_documents_app(w.db, TOKENS)) as client:
-        by_admin = await client.put(f"/members/{w.users['carol']}/role", json={"role": "admin"}, headers=login(w, "bob"))
-        by_owner = await client.put(f"/members/{w.users['carol']}/role", json={"role": "admin"}, headers=login(w, "alice"))
-        to_owner = await client.put(f"/members/{w.users['carol']}/role", json={"role": "owner"}, headers=login(w, "alice"))
-        foreign = await client.put(f"/members/{w.users['dave']}/role", json={"role": "viewer"}, headers=login(w, "alice"))
-    assert (by_admin.status_code, by_owner.status_code, to_owner.status_code, foreign.status_code) == (403, 200, 422, 404)
+        by_admin = await client.put(
+            f"/members/{w.users['carol']}/role", json={"role": "admin"}, headers=login(w, "bob")
+        )
+        by_owner = await client.put(
+            f"/members/{w.users['carol']}/role", json={"role": "admin"}, headers=login(w, "alice")
+        )
+        to_owner = await client.put(
+            f"/members/{w.users['carol']}/role", json={"role": "owner"}, headers=login(w, "alice")
+        )
+        foreign = await client.put(
+            f"/members/{w.users['dave']}/role", json={"role": "viewer"}, headers=login(w, "alice")
+        )
+    assert (
+        by_admin.status_code,
+        by_owner.status_code,
+        to_owner.status_code,
+        foreign.status_code,
+    ) == (403, 200, 422, 404)
 
 
 async def test_every_route_is_guarded_and_declares_its_refusals(w: World) -> None:
     app = build_documents_app(w.db, TOKENS)
     assert unprotected_routes(app) == []
-    assert unprotected_routes(build_naive_documents_app(w.db, TOKENS)) == []  # authenticated, still broken
+    assert (
+        unprotected_routes(build_naive_documents_app(w.db, TOKENS)) == []
+    )  # authenticated, still broken
     for path, operations in app.openapi()["paths"].items():
         for method, operation in operations.items():
             responses = operation["responses"]
@@ -150,7 +204,12 @@ def test_require_permission_refuses_a_typo_at_build_time() -> None:
 
     with pytest.raises(ValueError):
         require_permission("documents:wirte", authenticate)  # type: ignore[arg-type]
-    assert ROLE_PERMISSIONS[Role.OWNER] > ROLE_PERMISSIONS[Role.ADMIN] > ROLE_PERMISSIONS[Role.MEMBER] > ROLE_PERMISSIONS[Role.VIEWER]
+    assert (
+        ROLE_PERMISSIONS[Role.OWNER]
+        > ROLE_PERMISSIONS[Role.ADMIN]
+        > ROLE_PERMISSIONS[Role.MEMBER]
+        > ROLE_PERMISSIONS[Role.VIEWER]
+    )
 
 
 def test_cedar_and_the_hand_written_policy_agree_on_every_combination() -> None:
@@ -162,12 +221,21 @@ def test_cedar_and_the_hand_written_policy_agree_on_every_combination() -> None:
                     for tenant in (1, 2):
                         for action in ("read", "write", "delete"):
                             for now in (weekday, saturday):
-                                request = (Subject(1, 1, role, clearance, region), action,
-                                           Resource(tenant, 2, classification, "eu"), Environment(now))
-                                assert bool(decide(*request)) == bool(cedar_decide(*request)), request
+                                request = (
+                                    Subject(1, 1, role, clearance, region),
+                                    action,
+                                    Resource(tenant, 2, classification, "eu"),
+                                    Environment(now),
+                                )
+                                assert bool(decide(*request)) == bool(cedar_decide(*request)), (
+                                    request
+                                )
 
 
 def test_rls_policy_text_is_there_for_the_services_suite() -> None:
-    assert "ENABLE ROW LEVEL SECURITY" in POSTGRES_RLS_DDL and "FORCE ROW LEVEL SECURITY" in POSTGRES_RLS_DDL
+    assert (
+        "ENABLE ROW LEVEL SECURITY" in POSTGRES_RLS_DDL
+        and "FORCE ROW LEVEL SECURITY" in POSTGRES_RLS_DDL
+    )
     assert "current_setting('app.tenant_id', true)" in POSTGRES_RLS_DDL
     assert "set_config('app.tenant_id', :tenant_id, true)" in SET_TENANT_SQL

@@ -134,7 +134,9 @@ def measure(size: int, *, queries: int, list_queries: int, seed: int) -> dict[st
             who = [("document", "viewer", rng.choice(users)) for _ in range(list_queries)]
             memory_ns, in_memory = sample(lambda t, r, u: list_objects(graph, t, r, u), who)
             sql_ns, in_sql = sample(
-                lambda t, r, u: [row[0] for row in connection.execute(list_objects_statement(t, r, u))],
+                lambda t, r, u: [
+                    row[0] for row in connection.execute(list_objects_statement(t, r, u))
+                ],
                 who,
             )
             if in_memory != in_sql:
@@ -145,7 +147,9 @@ def measure(size: int, *, queries: int, list_queries: int, seed: int) -> dict[st
     start = time.perf_counter()
     index.add(share)
     share_us = (time.perf_counter() - start) * 1e6
-    joins = RelationTuple(next(t.object for t in tuples if t.relation == "member"), "member", users[-1])
+    joins = RelationTuple(
+        next(t.object for t in tuples if t.relation == "member"), "member", users[-1]
+    )
     start = time.perf_counter()
     index.add(joins)
     membership_s = time.perf_counter() - start
@@ -153,17 +157,30 @@ def measure(size: int, *, queries: int, list_queries: int, seed: int) -> dict[st
         "tuples": len(tuples),
         "allowed_fraction": sum(naive) / len(naive),
         "generate_s": round(generate_s, 3),
-        "build_s": {"graph": round(graph_s, 3), "closure_index": round(index_s, 3), "sqlite": round(sqlite_s, 3)},
+        "build_s": {
+            "graph": round(graph_s, 3),
+            "closure_index": round(index_s, 3),
+            "sqlite": round(sqlite_s, 3),
+        },
         "memory_mib": {"graph": round(graph_mib, 1), "closure_index": round(index_mib, 1)},
-        "check": {"naive": percentiles(naive_ns), "closure_index": percentiles(index_ns), "sql_cte": percentiles(cte_ns)},
+        "check": {
+            "naive": percentiles(naive_ns),
+            "closure_index": percentiles(index_ns),
+            "sql_cte": percentiles(cte_ns),
+        },
         "list_objects": {"in_memory": percentiles(memory_ns), "sql_cte": percentiles(sql_ns)},
         "mean_objects_listed": statistics.fmean(len(found) for found in in_sql),
-        "write_cost": {"share_us": round(share_us, 1), "membership_rebuild_s": round(membership_s, 3)},
+        "write_cost": {
+            "share_us": round(share_us, 1),
+            "membership_rebuild_s": round(membership_s, 3),
+        },
     }
 
 
 def run(sizes: Sequence[int], *, queries: int, list_queries: int, seed: int) -> dict[str, Any]:
-    results = [measure(size, queries=queries, list_queries=list_queries, seed=seed) for size in sizes]
+    results = [
+        measure(size, queries=queries, list_queries=list_queries, seed=seed) for size in sizes
+    ]
     largest = results[-1]["check"]
     index_p99, naive_p99 = largest["closure_index"]["p99_us"], largest["naive"]["p99_us"]
     shape = dataclasses.asdict(GraphShape(0, seed=seed))
@@ -188,14 +205,18 @@ def run(sizes: Sequence[int], *, queries: int, list_queries: int, seed: int) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m authcourse.bench.rebac", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m authcourse.bench.rebac", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
     parser.add_argument("--queries", type=int, default=2_000, help="check questions per size")
     parser.add_argument("--list-queries", type=int, default=100, help="list_objects calls per size")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, help="write the results here")
     options = parser.parse_args(argv)
-    report = run(options.sizes, queries=options.queries, list_queries=options.list_queries, seed=options.seed)
+    report = run(
+        options.sizes, queries=options.queries, list_queries=options.list_queries, seed=options.seed
+    )
     for row in report["results"]:
         c = row["check"]
         print(

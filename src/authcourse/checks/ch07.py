@@ -48,14 +48,22 @@ from clouddocs.security import unauthorized
 def _plain(ns: Namespace, name: str) -> Callable[..., Any]:
     function = ns[name]
     if inspect.iscoroutinefunction(function):
-        raise CheckFailed(f"calling {name}", "a plain function", "an `async def` (this must be a plain function, no `async`)")
+        raise CheckFailed(
+            f"calling {name}",
+            "a plain function",
+            "an `async def` (this must be a plain function, no `async`)",
+        )
     return function  # type: ignore[no-any-return]
 
 
 def _coroutine(ns: Namespace, name: str) -> Callable[..., Any]:
     function = ns[name]
     if not inspect.iscoroutinefunction(function):
-        raise CheckFailed(f"calling {name}", "an `async def` function (it awaits the database)", "a plain function")
+        raise CheckFailed(
+            f"calling {name}",
+            "an `async def` function (it awaits the database)",
+            "a plain function",
+        )
     return function  # type: ignore[no-any-return]
 
 
@@ -69,7 +77,7 @@ rbac = exercise(
     hints=(
         "Inside, define `async def dependency(member: Annotated[Member, Depends(authenticate)])`, "
         "check `permission in ROLE_PERMISSIONS[member.role]`, and return it.",
-        "403 is HTTPException(status.HTTP_403_FORBIDDEN, f\"Missing permission: {permission}\").",
+        '403 is HTTPException(status.HTTP_403_FORBIDDEN, f"Missing permission: {permission}").',
         "Validate `permission in PERMISSIONS` before defining the inner function.",
     ),
 )
@@ -83,7 +91,9 @@ def _permission_app(ns: Namespace, permission: str) -> FastAPI:
     ) -> Member:
         if credentials is None:
             raise unauthorized()
-        return Member(user_id=7, tenant_id=1, role=Role(credentials.credentials.removeprefix("role-")))
+        return Member(
+            user_id=7, tenant_id=1, role=Role(credentials.credentials.removeprefix("role-"))
+        )
 
     guard = _plain(ns, "require_permission")(permission, authenticate)
     app = FastAPI()
@@ -103,7 +113,12 @@ def _as(role: str) -> dict[str, str]:
 async def _(ns: Namespace) -> None:
     async with asgi_client(_permission_app(ns, "documents:write")) as client:
         response = await client.get("/guarded", headers=_as("member"))
-    expect(response.status_code == 200, "a member calling a route that needs documents:write", "200", response.status_code)
+    expect(
+        response.status_code == 200,
+        "a member calling a route that needs documents:write",
+        "200",
+        response.status_code,
+    )
     expect_equal(response.json(), {"role": "member", "user_id": 7}, "the member the route received")
 
 
@@ -111,10 +126,19 @@ async def _(ns: Namespace) -> None:
 async def _(ns: Namespace) -> None:
     async with asgi_client(_permission_app(ns, "documents:write")) as client:
         response = await client.get("/guarded", headers=_as("viewer"))
-    expect(response.status_code == 403, "a viewer calling a route that needs documents:write",
-           "403 (authenticated, not allowed; 401 would mean 'log in again')", response.status_code)
+    expect(
+        response.status_code == 403,
+        "a viewer calling a route that needs documents:write",
+        "403 (authenticated, not allowed; 401 would mean 'log in again')",
+        response.status_code,
+    )
     detail = str(response.json().get("detail", ""))
-    expect("documents:write" in detail, "reading the 403's detail", "the missing permission named", repr(detail))
+    expect(
+        "documents:write" in detail,
+        "reading the 403's detail",
+        "the missing permission named",
+        repr(detail),
+    )
 
 
 @rbac.case("each role gets exactly its own permissions")
@@ -124,8 +148,12 @@ async def _(ns: Namespace) -> None:
             for role in Role:
                 status = (await client.get("/guarded", headers=_as(role))).status_code
                 allowed = permission in ROLE_PERMISSIONS[role]
-                expect(status == (200 if allowed else 403), f"a {role} asking for {permission}",
-                       "200" if allowed else "403", status)
+                expect(
+                    status == (200 if allowed else 403),
+                    f"a {role} asking for {permission}",
+                    "200" if allowed else "403",
+                    status,
+                )
 
 
 @rbac.case("an unknown permission is refused when the dependency is created")
@@ -137,7 +165,11 @@ def _(ns: Namespace) -> None:
         _plain(ns, "require_permission")("documents:wirte", authenticate)
     except ValueError:
         return
-    raise CheckFailed("require_permission('documents:wirte', ...) (a typo)", "a ValueError at once", "no error: the typo would deny everyone, silently")
+    raise CheckFailed(
+        "require_permission('documents:wirte', ...) (a typo)",
+        "a ValueError at once",
+        "no error: the typo would deny everyone, silently",
+    )
 
 
 # --------------------------------------------------------------------------- 07.2
@@ -159,11 +191,19 @@ SATURDAY_9 = Environment(MONDAY_9.now + timedelta(days=5))
 MONDAY_NIGHT = Environment(MONDAY_9.now + timedelta(hours=13))
 
 
-def _subject(role: str = "member", *, clearance: Classification = Classification.CONFIDENTIAL, region: str = "eu", tenant: int = 1) -> Subject:
+def _subject(
+    role: str = "member",
+    *,
+    clearance: Classification = Classification.CONFIDENTIAL,
+    region: str = "eu",
+    tenant: int = 1,
+) -> Subject:
     return Subject(user_id=7, tenant_id=tenant, role=Role(role), clearance=clearance, region=region)
 
 
-def _resource(classification: Classification = Classification.INTERNAL, *, region: str = "eu", tenant: int = 1) -> Resource:
+def _resource(
+    classification: Classification = Classification.INTERNAL, *, region: str = "eu", tenant: int = 1
+) -> Resource:
     return Resource(tenant_id=tenant, owner_id=8, classification=classification, region=region)
 
 
@@ -172,72 +212,230 @@ def _decide(ns: Namespace, label: str, *request: Any, allowed: bool, rule: str) 
     if decision is None:
         raise CheckFailed(label, "a Decision", "None")
     got = "allowed" if decision.allowed else f"denied by {decision.rule!r}"
-    expect(bool(decision.allowed) == allowed, label, "allowed" if allowed else f"denied by {rule!r}", got)
+    expect(
+        bool(decision.allowed) == allowed,
+        label,
+        "allowed" if allowed else f"denied by {rule!r}",
+        got,
+    )
     expect_equal(decision.rule, rule, f"{label}: the rule that decided")
-    expect(isinstance(decision.reason, str) and decision.reason.strip(), f"{label}: the reason", "a reason in plain words", repr(decision.reason))
+    expect(
+        isinstance(decision.reason, str) and decision.reason.strip(),
+        f"{label}: the reason",
+        "a reason in plain words",
+        repr(decision.reason),
+    )
 
 
-@abac.case("a member reads an internal document of their tenant: allowed, with a reason", positive=True)
+@abac.case(
+    "a member reads an internal document of their tenant: allowed, with a reason", positive=True
+)
 def _(ns: Namespace) -> None:
-    _decide(ns, "a member reading an internal document", _subject(), "read", _resource(), MONDAY_9, allowed=True, rule="allow")
+    _decide(
+        ns,
+        "a member reading an internal document",
+        _subject(),
+        "read",
+        _resource(),
+        MONDAY_9,
+        allowed=True,
+        rule="allow",
+    )
 
 
-@abac.case("a member edits a confidential document in its region on Monday 09:00: allowed", positive=True)
+@abac.case(
+    "a member edits a confidential document in its region on Monday 09:00: allowed", positive=True
+)
 def _(ns: Namespace) -> None:
-    _decide(ns, "a member editing a confidential document, in region, in hours", _subject(), "write",
-            _resource(Classification.CONFIDENTIAL), MONDAY_9, allowed=True, rule="allow")
+    _decide(
+        ns,
+        "a member editing a confidential document, in region, in hours",
+        _subject(),
+        "write",
+        _resource(Classification.CONFIDENTIAL),
+        MONDAY_9,
+        allowed=True,
+        rule="allow",
+    )
 
 
 @abac.case("another tenant's document is denied by the tenant rule")
 def _(ns: Namespace) -> None:
-    _decide(ns, "reading a public document of another tenant", _subject(), "read",
-            _resource(Classification.PUBLIC, tenant=2), MONDAY_9, allowed=False, rule="tenant")
+    _decide(
+        ns,
+        "reading a public document of another tenant",
+        _subject(),
+        "read",
+        _resource(Classification.PUBLIC, tenant=2),
+        MONDAY_9,
+        allowed=False,
+        rule="tenant",
+    )
 
 
 @abac.case("a viewer asking to write is denied by the role rule")
 def _(ns: Namespace) -> None:
-    _decide(ns, "a viewer writing an internal document", _subject("viewer"), "write", _resource(), MONDAY_9, allowed=False, rule="role")
-    _decide(ns, "a member deleting a document", _subject("member"), "delete", _resource(), MONDAY_9, allowed=False, rule="role")
+    _decide(
+        ns,
+        "a viewer writing an internal document",
+        _subject("viewer"),
+        "write",
+        _resource(),
+        MONDAY_9,
+        allowed=False,
+        rule="role",
+    )
+    _decide(
+        ns,
+        "a member deleting a document",
+        _subject("member"),
+        "delete",
+        _resource(),
+        MONDAY_9,
+        allowed=False,
+        rule="role",
+    )
 
 
 @abac.case("a document above the subject's clearance is denied by the clearance rule")
 def _(ns: Namespace) -> None:
-    _decide(ns, "a CONFIDENTIAL-cleared member reading a RESTRICTED document", _subject(), "read",
-            _resource(Classification.RESTRICTED), MONDAY_9, allowed=False, rule="clearance")
-    _decide(ns, "an INTERNAL-cleared member reading an INTERNAL document", _subject(clearance=Classification.INTERNAL),
-            "read", _resource(), MONDAY_9, allowed=True, rule="allow")
+    _decide(
+        ns,
+        "a CONFIDENTIAL-cleared member reading a RESTRICTED document",
+        _subject(),
+        "read",
+        _resource(Classification.RESTRICTED),
+        MONDAY_9,
+        allowed=False,
+        rule="clearance",
+    )
+    _decide(
+        ns,
+        "an INTERNAL-cleared member reading an INTERNAL document",
+        _subject(clearance=Classification.INTERNAL),
+        "read",
+        _resource(),
+        MONDAY_9,
+        allowed=True,
+        rule="allow",
+    )
 
 
 @abac.case("sensitive data outside its region is denied by the region rule, other data is not")
 def _(ns: Namespace) -> None:
-    _decide(ns, "a member in the US reading an EU confidential document", _subject(region="us"), "read",
-            _resource(Classification.CONFIDENTIAL), MONDAY_9, allowed=False, rule="region")
-    _decide(ns, "a member in the US reading an EU internal document", _subject(region="us"), "read",
-            _resource(), MONDAY_9, allowed=True, rule="allow")
+    _decide(
+        ns,
+        "a member in the US reading an EU confidential document",
+        _subject(region="us"),
+        "read",
+        _resource(Classification.CONFIDENTIAL),
+        MONDAY_9,
+        allowed=False,
+        rule="region",
+    )
+    _decide(
+        ns,
+        "a member in the US reading an EU internal document",
+        _subject(region="us"),
+        "read",
+        _resource(),
+        MONDAY_9,
+        allowed=True,
+        rule="allow",
+    )
 
 
 @abac.case("changes to sensitive documents outside business hours are denied; reads are not")
 def _(ns: Namespace) -> None:
     confidential = _resource(Classification.CONFIDENTIAL)
-    _decide(ns, "editing a confidential document on Saturday", _subject(), "write", confidential, SATURDAY_9, allowed=False, rule="hours")
-    _decide(ns, "editing a confidential document on Monday at 22:00", _subject(), "write", confidential, MONDAY_NIGHT, allowed=False, rule="hours")
-    _decide(ns, "reading a confidential document on Saturday", _subject(), "read", confidential, SATURDAY_9, allowed=True, rule="allow")
-    _decide(ns, "editing an internal document on Saturday", _subject(), "write", _resource(), SATURDAY_9, allowed=True, rule="allow")
+    _decide(
+        ns,
+        "editing a confidential document on Saturday",
+        _subject(),
+        "write",
+        confidential,
+        SATURDAY_9,
+        allowed=False,
+        rule="hours",
+    )
+    _decide(
+        ns,
+        "editing a confidential document on Monday at 22:00",
+        _subject(),
+        "write",
+        confidential,
+        MONDAY_NIGHT,
+        allowed=False,
+        rule="hours",
+    )
+    _decide(
+        ns,
+        "reading a confidential document on Saturday",
+        _subject(),
+        "read",
+        confidential,
+        SATURDAY_9,
+        allowed=True,
+        rule="allow",
+    )
+    _decide(
+        ns,
+        "editing an internal document on Saturday",
+        _subject(),
+        "write",
+        _resource(),
+        SATURDAY_9,
+        allowed=True,
+        rule="allow",
+    )
 
 
 @abac.case("the rules apply in order: the first denial decides")
 def _(ns: Namespace) -> None:
-    _decide(ns, "a viewer writing another tenant's restricted document", _subject("viewer"), "write",
-            _resource(Classification.RESTRICTED, tenant=2, region="us"), SATURDAY_9, allowed=False, rule="tenant")
-    _decide(ns, "a viewer writing a restricted document of their tenant", _subject("viewer"), "write",
-            _resource(Classification.RESTRICTED, region="us"), SATURDAY_9, allowed=False, rule="role")
-    _decide(ns, "a member reading a restricted document from another region", _subject(region="us"), "read",
-            _resource(Classification.RESTRICTED), MONDAY_9, allowed=False, rule="clearance")
+    _decide(
+        ns,
+        "a viewer writing another tenant's restricted document",
+        _subject("viewer"),
+        "write",
+        _resource(Classification.RESTRICTED, tenant=2, region="us"),
+        SATURDAY_9,
+        allowed=False,
+        rule="tenant",
+    )
+    _decide(
+        ns,
+        "a viewer writing a restricted document of their tenant",
+        _subject("viewer"),
+        "write",
+        _resource(Classification.RESTRICTED, region="us"),
+        SATURDAY_9,
+        allowed=False,
+        rule="role",
+    )
+    _decide(
+        ns,
+        "a member reading a restricted document from another region",
+        _subject(region="us"),
+        "read",
+        _resource(Classification.RESTRICTED),
+        MONDAY_9,
+        allowed=False,
+        rule="clearance",
+    )
 
 
 @abac.case("an unknown action is denied by the action rule")
 def _(ns: Namespace) -> None:
-    _decide(ns, "an owner asking to 'share' (not an action)", _subject("owner"), "share", _resource(), MONDAY_9, allowed=False, rule="action")
+    _decide(
+        ns,
+        "an owner asking to 'share' (not an action)",
+        _subject("owner"),
+        "share",
+        _resource(),
+        MONDAY_9,
+        allowed=False,
+        rule="action",
+    )
 
 
 # --------------------------------------------------------------------------- 07.3
@@ -262,21 +460,43 @@ def _ask(ns: Namespace, graph: TupleGraph, object: str, relation: str, user: str
     try:
         answer = _plain(ns, "has_relation")(graph, object, relation, user)
     except Runaway:
-        raise CheckFailed(label, f"an answer after a bounded walk (the graph has {len(graph)} tuples)",
-                          "more than 500 lookups: the walk goes round a cycle (keep a set of visited nodes)") from None
+        raise CheckFailed(
+            label,
+            f"an answer after a bounded walk (the graph has {len(graph)} tuples)",
+            "more than 500 lookups: the walk goes round a cycle (keep a set of visited nodes)",
+        ) from None
     except RecursionError:
-        raise CheckFailed(label, "an answer", "RecursionError: the walk goes round a cycle (keep a set of visited nodes)") from None
+        raise CheckFailed(
+            label,
+            "an answer",
+            "RecursionError: the walk goes round a cycle (keep a set of visited nodes)",
+        ) from None
     return answer
 
 
-def _expect_check(ns: Namespace, graph: TupleGraph, object: str, relation: str, user: str, holds: bool, why: str) -> None:
+def _expect_check(
+    ns: Namespace, graph: TupleGraph, object: str, relation: str, user: str, holds: bool, why: str
+) -> None:
     answer = _ask(ns, graph, object, relation, user)
-    expect(answer is holds, f"has_relation: does {user} hold {relation} on {object}? ({why})", str(holds), repr(answer))
+    expect(
+        answer is holds,
+        f"has_relation: does {user} hold {relation} on {object}? ({why})",
+        str(holds),
+        repr(answer),
+    )
 
 
 @rebac.case("a direct grant: bob views the minutes", positive=True)
 def _(ns: Namespace) -> None:
-    _expect_check(ns, CountingGraph(sharing_tuples()), "document:minutes", "viewer", "user:bob", True, "document:minutes#viewer@user:bob")
+    _expect_check(
+        ns,
+        CountingGraph(sharing_tuples()),
+        "document:minutes",
+        "viewer",
+        "user:bob",
+        True,
+        "document:minutes#viewer@user:bob",
+    )
 
 
 @rebac.case("through folders and nested groups: carol edits and views the specs", positive=True)
@@ -284,37 +504,81 @@ def _(ns: Namespace) -> None:
     graph = CountingGraph(sharing_tuples())
     why = "specs ⊂ design-docs ⊂ product, product#editor@design, carol ∈ ux ⊂ design"
     _expect_check(ns, graph, "document:specs", "editor", "user:carol", True, why)
-    _expect_check(ns, graph, "document:specs", "viewer", "user:carol", True, why + ", editor ⇒ viewer")
-    _expect_check(ns, graph, "document:salaries", "viewer", "user:carol", True, "acme-root#viewer@staff, design ⊂ staff")
+    _expect_check(
+        ns, graph, "document:specs", "viewer", "user:carol", True, why + ", editor ⇒ viewer"
+    )
+    _expect_check(
+        ns,
+        graph,
+        "document:salaries",
+        "viewer",
+        "user:carol",
+        True,
+        "acme-root#viewer@staff, design ⊂ staff",
+    )
 
 
 @rebac.case("owner ⇒ editor ⇒ viewer, never the other way round")
 def _(ns: Namespace) -> None:
     graph = CountingGraph(sharing_tuples())
-    _expect_check(ns, graph, "document:salaries", "editor", "user:alice", True, "alice owns folder hr")
-    _expect_check(ns, graph, "document:roadmap", "editor", "user:bob", False, "bob only views, through staff")
-    _expect_check(ns, graph, "document:specs", "owner", "user:carol", False, "carol edits, she does not own")
+    _expect_check(
+        ns, graph, "document:salaries", "editor", "user:alice", True, "alice owns folder hr"
+    )
+    _expect_check(
+        ns, graph, "document:roadmap", "editor", "user:bob", False, "bob only views, through staff"
+    )
+    _expect_check(
+        ns, graph, "document:specs", "owner", "user:carol", False, "carol edits, she does not own"
+    )
 
 
 @rebac.case("an outsider holds nothing")
 def _(ns: Namespace) -> None:
     graph = CountingGraph(sharing_tuples())
     for relation in ("viewer", "editor", "owner"):
-        _expect_check(ns, graph, "document:specs", relation, "user:mallory", False, "mallory appears in no tuple")
-    _expect_check(ns, graph, "group:design", "member", "user:bob", False, "bob is in staff, not in design")
+        _expect_check(
+            ns,
+            graph,
+            "document:specs",
+            relation,
+            "user:mallory",
+            False,
+            "mallory appears in no tuple",
+        )
+    _expect_check(
+        ns, graph, "group:design", "member", "user:bob", False, "bob is in staff, not in design"
+    )
 
 
 @rebac.case("a group cycle ends, with the right answers on both sides")
 def _(ns: Namespace) -> None:
     graph = CountingGraph(sharing_tuples(CYCLE))
-    _expect_check(ns, graph, "document:specs", "viewer", "user:mallory", False, "with design ⊂ staff ⊂ design")
-    _expect_check(ns, graph, "document:roadmap", "editor", "user:bob", True, "staff ⊂ design now, so bob edits product")
+    _expect_check(
+        ns, graph, "document:specs", "viewer", "user:mallory", False, "with design ⊂ staff ⊂ design"
+    )
+    _expect_check(
+        ns,
+        graph,
+        "document:roadmap",
+        "editor",
+        "user:bob",
+        True,
+        "staff ⊂ design now, so bob edits product",
+    )
 
 
 @rebac.case("a folder cycle ends too")
 def _(ns: Namespace) -> None:
     graph = CountingGraph(sharing_tuples("folder:acme-root#parent@folder:design-docs"))
-    _expect_check(ns, graph, "document:specs", "owner", "user:mallory", False, "with acme-root inside design-docs inside it")
+    _expect_check(
+        ns,
+        graph,
+        "document:specs",
+        "owner",
+        "user:mallory",
+        False,
+        "with acme-root inside design-docs inside it",
+    )
     _expect_check(ns, graph, "document:specs", "viewer", "user:bob", True, "acme-root#viewer@staff")
 
 
@@ -341,15 +605,20 @@ NOISE = 3_000
 ROW_BUDGET = 60
 
 
-async def _listed(ns: Namespace, db: Any, object_type: str, relation: str, user: str) -> tuple[list[str], int]:
+async def _listed(
+    ns: Namespace, db: Any, object_type: str, relation: str, user: str
+) -> tuple[list[str], int]:
     run = _coroutine(ns, "list_objects")
     with count_rows(db.engine) as rows:
         try:
             async with db.engine.connect() as connection:
                 found = await run(connection, object_type, relation, user)
         except Runaway:
-            raise CheckFailed(f"list_objects({object_type!r}, {relation!r}, {user!r})", "an answer",
-                              "more than 200 queries: the walk goes round a cycle (remember visited nodes)") from None
+            raise CheckFailed(
+                f"list_objects({object_type!r}, {relation!r}, {user!r})",
+                "an answer",
+                "more than 200 queries: the walk goes round a cycle (remember visited nodes)",
+            ) from None
     return found, rows.total
 
 
@@ -358,21 +627,36 @@ def _expected(object_type: str, relation: str, user: str, *extra: str) -> list[s
     return reference_list_objects(graph, object_type, relation, user)
 
 
-@listing.case("carol's and alice's documents, through groups, folders and implied relations", positive=True)
+@listing.case(
+    "carol's and alice's documents, through groups, folders and implied relations", positive=True
+)
 async def _(ns: Namespace) -> None:
     async with world(noise_tuples=NOISE) as w:
-        for user, relation in [("user:carol", "viewer"), ("user:carol", "editor"), ("user:alice", "viewer"),
-                               ("user:bob", "viewer"), ("user:bob", "editor")]:
+        for user, relation in [
+            ("user:carol", "viewer"),
+            ("user:carol", "editor"),
+            ("user:alice", "viewer"),
+            ("user:bob", "viewer"),
+            ("user:bob", "editor"),
+        ]:
             found, _ = await _listed(ns, w.db, "document", relation, user)
-            expect_equal(found, _expected("document", relation, user), f"list_objects('document', {relation!r}, {user!r})")
+            expect_equal(
+                found,
+                _expected("document", relation, user),
+                f"list_objects('document', {relation!r}, {user!r})",
+            )
 
 
 @listing.case("only the answer leaves the database (thousands of unrelated tuples stay there)")
 async def _(ns: Namespace) -> None:
     async with world(noise_tuples=NOISE) as w:
         found, rows = await _listed(ns, w.db, "document", "viewer", "user:carol")
-    expect(rows <= ROW_BUDGET, f"list_objects for carol with {NOISE:,} unrelated tuples in the table",
-           f"at most {ROW_BUDGET} rows fetched (filter in SQL)", f"{rows:,} rows fetched into Python")
+    expect(
+        rows <= ROW_BUDGET,
+        f"list_objects for carol with {NOISE:,} unrelated tuples in the table",
+        f"at most {ROW_BUDGET} rows fetched (filter in SQL)",
+        f"{rows:,} rows fetched into Python",
+    )
 
 
 @listing.case("a group cycle in the table still ends, with the right answer")
@@ -384,7 +668,11 @@ async def _(ns: Namespace) -> None:
         found, _ = await _listed(ns, w.db, "document", "editor", "user:bob")
     graph = TupleGraph(sharing_tuples(CYCLE))
     expected = reference_list_objects(graph, "document", "editor", "user:bob")
-    expect_equal(found, expected, "list_objects('document', 'editor', 'user:bob') with design ⊂ staff ⊂ design")
+    expect_equal(
+        found,
+        expected,
+        "list_objects('document', 'editor', 'user:bob') with design ⊂ staff ⊂ design",
+    )
 
 
 # --------------------------------------------------------------------------- 07.5
@@ -402,7 +690,9 @@ bola = exercise(
 )
 
 
-async def _fetch(ns: Namespace, name: str, w: Any, member: Member, document: str) -> tuple[Any, int]:
+async def _fetch(
+    ns: Namespace, name: str, w: Any, member: Member, document: str
+) -> tuple[Any, int]:
     query = _coroutine(ns, name)
     with count_rows(w.db.engine) as rows:
         async with w.db.sessions() as session:
@@ -411,29 +701,63 @@ async def _fetch(ns: Namespace, name: str, w: Any, member: Member, document: str
     return found_id, rows.total
 
 
-async def _expect_document(ns: Namespace, name: str, w: Any, member: Member, document: str, visible: bool, who: str) -> None:
+async def _expect_document(
+    ns: Namespace, name: str, w: Any, member: Member, document: str, visible: bool, who: str
+) -> None:
     found, _ = await _fetch(ns, name, w, member, document)
     expected = w.documents[document] if visible else None
-    expect(found == expected, f"{name} for {who}, document {document!r}",
-           f"the document (id {expected})" if visible else "None", "None" if found is None else f"document id {found}")
+    expect(
+        found == expected,
+        f"{name} for {who}, document {document!r}",
+        f"the document (id {expected})" if visible else "None",
+        "None" if found is None else f"document id {found}",
+    )
 
 
 @bola.case("members read their tenant's documents; owners and admins may edit them", positive=True)
 async def _(ns: Namespace) -> None:
     async with world() as w:
         bob, alice = w.member("bob", "member"), w.member("alice", "owner")
-        await _expect_document(ns, "readable_document", w, bob, "minutes", True, "bob (member, Acme)")
+        await _expect_document(
+            ns, "readable_document", w, bob, "minutes", True, "bob (member, Acme)"
+        )
         await _expect_document(ns, "editable_document", w, bob, "roadmap", True, "bob, who owns it")
-        await _expect_document(ns, "editable_document", w, alice, "roadmap", True, "alice (owner of Acme)")
-        await _expect_document(ns, "editable_document", w, w.member("dave", "admin", "globex"), "erin-notes", True, "dave (admin, Globex)")
+        await _expect_document(
+            ns, "editable_document", w, alice, "roadmap", True, "alice (owner of Acme)"
+        )
+        await _expect_document(
+            ns,
+            "editable_document",
+            w,
+            w.member("dave", "admin", "globex"),
+            "erin-notes",
+            True,
+            "dave (admin, Globex)",
+        )
 
 
 @bola.case("another tenant's document is None, like one that does not exist")
 async def _(ns: Namespace) -> None:
     async with world() as w:
         alice = w.member("alice", "owner")
-        await _expect_document(ns, "readable_document", w, alice, "pricing", False, "alice (owner of Acme), a Globex id")
-        await _expect_document(ns, "editable_document", w, alice, "pricing", False, "alice (owner of Acme), a Globex id")
+        await _expect_document(
+            ns,
+            "readable_document",
+            w,
+            alice,
+            "pricing",
+            False,
+            "alice (owner of Acme), a Globex id",
+        )
+        await _expect_document(
+            ns,
+            "editable_document",
+            w,
+            alice,
+            "pricing",
+            False,
+            "alice (owner of Acme), a Globex id",
+        )
 
 
 @bola.case("another tenant's row never leaves the database")
@@ -441,22 +765,50 @@ async def _(ns: Namespace) -> None:
     async with world() as w:
         for name in ("readable_document", "editable_document"):
             _, rows = await _fetch(ns, name, w, w.member("alice", "owner"), "pricing")
-            expect(rows == 0, f"{name} for alice (Acme) with Globex's document id",
-                   "no row fetched (the tenant is in the WHERE clause)", f"{rows} row(s) fetched, then compared in Python")
+            expect(
+                rows == 0,
+                f"{name} for alice (Acme) with Globex's document id",
+                "no row fetched (the tenant is in the WHERE clause)",
+                f"{rows} row(s) fetched, then compared in Python",
+            )
 
 
 @bola.case("a member cannot edit someone else's document")
 async def _(ns: Namespace) -> None:
     async with world() as w:
-        await _expect_document(ns, "editable_document", w, w.member("bob", "member"), "minutes", False, "bob (member), alice's minutes")
+        await _expect_document(
+            ns,
+            "editable_document",
+            w,
+            w.member("bob", "member"),
+            "minutes",
+            False,
+            "bob (member), alice's minutes",
+        )
 
 
 @bola.case("owning a document in another tenant gives nothing in this one")
 async def _(ns: Namespace) -> None:
     async with world() as w:
         erin = w.member("erin", "viewer", "acme")
-        await _expect_document(ns, "editable_document", w, erin, "erin-notes", False, "erin acting in Acme, her Globex notes")
-        await _expect_document(ns, "readable_document", w, erin, "erin-notes", False, "erin acting in Acme, her Globex notes")
+        await _expect_document(
+            ns,
+            "editable_document",
+            w,
+            erin,
+            "erin-notes",
+            False,
+            "erin acting in Acme, her Globex notes",
+        )
+        await _expect_document(
+            ns,
+            "readable_document",
+            w,
+            erin,
+            "erin-notes",
+            False,
+            "erin acting in Acme, her Globex notes",
+        )
 
 
 # --------------------------------------------------------------------------- 07.6
@@ -467,7 +819,7 @@ assignment = exercise(
     points=2,
     needs=("profile_update_model", "update_profile"),
     hints=(
-        "model_config = ConfigDict(extra=\"forbid\") refuses fields the model does not declare.",
+        'model_config = ConfigDict(extra="forbid") refuses fields the model does not declare.',
         "display_name: Annotated[str, Field(min_length=1, max_length=200)]",
         "update(User).where(User.id == member.user_id).values(display_name=...) — the WHERE matters.",
     ),
@@ -480,7 +832,9 @@ def _profile_app(ns: Namespace, w: Any, member: Member) -> FastAPI:
     app = FastAPI()
 
     @app.patch("/me")
-    async def patch_me(body: model, session: Annotated[AsyncSession, Depends(w.db.session)]) -> dict[str, bool]:  # type: ignore[valid-type]
+    async def patch_me(
+        body: model, session: Annotated[AsyncSession, Depends(w.db.session)]
+    ) -> dict[str, bool]:  # type: ignore[valid-type]
         await update_profile(session, member, body)
         return {"ok": True}
 
@@ -489,7 +843,10 @@ def _profile_app(ns: Namespace, w: Any, member: Member) -> FastAPI:
 
 async def _names(w: Any) -> dict[int, str]:
     async with w.db.sessions() as session:
-        return {row.id: row.display_name for row in (await session.execute(select(User.id, User.display_name))).all()}
+        return {
+            row.id: row.display_name
+            for row in (await session.execute(select(User.id, User.display_name))).all()
+        }
 
 
 async def _patch(ns: Namespace, w: Any, body: dict[str, Any]) -> int:
@@ -511,8 +868,12 @@ async def _(ns: Namespace) -> None:
     async with world() as w:
         for extra in ({"role": "owner"}, {"tenant_id": w.globex}):
             status = await _patch(ns, w, {"display_name": "Carol", **extra})
-            expect(status == 422, f"carol sending a display name plus {extra}",
-                   "422 (the schema refuses fields it does not declare)", status)
+            expect(
+                status == 422,
+                f"carol sending a display name plus {extra}",
+                "422 (the schema refuses fields it does not declare)",
+                status,
+            )
 
 
 @assignment.case("display names of 0 or 201 characters are refused")

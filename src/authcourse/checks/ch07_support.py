@@ -129,17 +129,36 @@ async def world(noise_tuples: int = 0) -> AsyncIterator[World]:
             session.add_all([acme, globex])
             await session.flush()
             homes = {"alice": acme, "bob": acme, "carol": acme, "dave": globex, "erin": globex}
-            users = {n: User(tenant_id=t.id, email=f"{n}@check.test", display_name=n) for n, t in homes.items()}
+            users = {
+                n: User(tenant_id=t.id, email=f"{n}@check.test", display_name=n)
+                for n, t in homes.items()
+            }
             session.add_all(users.values())
             await session.flush()
-            roles = [("alice", acme, "owner"), ("bob", acme, "member"), ("carol", acme, "viewer"),
-                     ("dave", globex, "admin"), ("erin", globex, "member"), ("erin", acme, "viewer")]
-            session.add_all(Membership(tenant_id=t.id, user_id=users[n].id, role=r) for n, t, r in roles)
+            roles = [
+                ("alice", acme, "owner"),
+                ("bob", acme, "member"),
+                ("carol", acme, "viewer"),
+                ("dave", globex, "admin"),
+                ("erin", globex, "member"),
+                ("erin", acme, "viewer"),
+            ]
+            session.add_all(
+                Membership(tenant_id=t.id, user_id=users[n].id, role=r) for n, t, r in roles
+            )
             documents = {
-                "roadmap": Document(tenant_id=acme.id, owner_id=users["bob"].id, title="Roadmap", body=""),
-                "minutes": Document(tenant_id=acme.id, owner_id=users["alice"].id, title="Minutes", body=""),
-                "pricing": Document(tenant_id=globex.id, owner_id=users["dave"].id, title="Pricing", body=""),
-                "erin-notes": Document(tenant_id=globex.id, owner_id=users["erin"].id, title="Notes", body=""),
+                "roadmap": Document(
+                    tenant_id=acme.id, owner_id=users["bob"].id, title="Roadmap", body=""
+                ),
+                "minutes": Document(
+                    tenant_id=acme.id, owner_id=users["alice"].id, title="Minutes", body=""
+                ),
+                "pricing": Document(
+                    tenant_id=globex.id, owner_id=users["dave"].id, title="Pricing", body=""
+                ),
+                "erin-notes": Document(
+                    tenant_id=globex.id, owner_id=users["erin"].id, title="Notes", body=""
+                ),
             }
             session.add_all(documents.values())
             await session.flush()
@@ -149,7 +168,10 @@ async def world(noise_tuples: int = 0) -> AsyncIterator[World]:
             await session.execute(insert(TupleRow), [row_values(t) for t in tuples])
             await session.commit()
             yield World(
-                db, acme.id, globex.id, {n: u.id for n, u in users.items()},
+                db,
+                acme.id,
+                globex.id,
+                {n: u.id for n, u in users.items()},
                 {n: d.id for n, d in documents.items()},
             )
     finally:

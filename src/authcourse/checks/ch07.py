@@ -102,7 +102,7 @@ async def _(ns: Namespace) -> None:
                 allowed = permission in ROLE_PERMISSIONS[role]
                 expect(
                     status == (200 if allowed else 403),
-                    f"a {role} asking for {permission}",
+                    f"role {role} asking for {permission}",
                     "200" if allowed else "403",
                     status,
                 )

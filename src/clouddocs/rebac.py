@@ -315,7 +315,8 @@ WITH RECURSIVE
     SELECT object, relation FROM relation_tuples
     WHERE subject = :user AND subject_relation = '' AND relation <> 'parent'
     UNION
-    SELECT t.object, CASE WHEN t.relation = 'parent' THEN h.relation ELSE t.relation END
+    SELECT t.object,
+           CAST(CASE WHEN t.relation = 'parent' THEN h.relation ELSE t.relation END AS VARCHAR(32))
     FROM held h JOIN relation_tuples t ON t.subject = h.object
     WHERE (t.relation = 'parent' AND t.subject_relation = ''
            AND h.relation IN ('viewer', 'editor', 'owner'))

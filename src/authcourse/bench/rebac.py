@@ -210,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
     parser.add_argument("--queries", type=int, default=2_000, help="check questions per size")
-    parser.add_argument("--list-queries", type=int, default=100, help="list_objects calls per size")
+    parser.add_argument("--list-queries", type=int, default=50, help="list_objects calls per size")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, help="write the results here")
     options = parser.parse_args(argv)

@@ -112,8 +112,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clouddocs.db import Database
+from clouddocs.jwt_tokens import InvalidToken, TokenService
 from clouddocs.security import BEARER_TOKEN_SYNTAX, MAX_TOKEN_LENGTH, unauthorized
-from clouddocs.tokens import InvalidToken, TokenService, bearer_scheme
+from clouddocs.token_app import bearer_scheme
 
 #: The claim naming the tenant a token was issued for (a user picks one tenant at login).
 TENANT_CLAIM = "tid"

@@ -67,8 +67,12 @@ grade: $(STAMP)
 	$(BIN)/python -m authcourse grade $(SUBMISSIONS) --csv grades.csv
 
 # Timings are measured here, never asserted in tests; exit 1 when a budget is exceeded.
+# Chapter 7's ReBAC scaling (1k, 100k, 1M tuples; ~4 min) rewrites the results file the
+# chapter shows; REBAC_ARGS="--sizes 1000 100000" for a shorter look.
+REBAC_JSON ?= notebooks/results/07_rebac.json
 bench: $(STAMP)
 	$(BIN)/python -m authcourse bench $(BENCH_ARGS)
+	$(BIN)/python -m authcourse.bench.rebac --json $(REBAC_JSON) $(REBAC_ARGS)
 
 AUDIT_APP    ?= authcourse.audit.targets.clouddocs:ch03.app
 AUDIT_TARGET ?= authcourse.audit.targets.clouddocs:ch03.target

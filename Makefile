@@ -71,8 +71,8 @@ grade: $(STAMP)
 # chapter shows; REBAC_ARGS="--sizes 1000 100000" for a shorter look.
 REBAC_JSON ?= notebooks/results/07_rebac.json
 bench: $(STAMP)
-	$(BIN)/python -m authcourse bench $(BENCH_ARGS)
 	$(BIN)/python -m authcourse.bench.rebac --json $(REBAC_JSON) $(REBAC_ARGS)
+	$(BIN)/python -m authcourse bench $(BENCH_ARGS)
 
 AUDIT_APP    ?= authcourse.audit.targets.clouddocs:ch03.app
 AUDIT_TARGET ?= authcourse.audit.targets.clouddocs:ch03.target

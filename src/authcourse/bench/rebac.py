@@ -227,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     print("verdict:", json.dumps(report["verdict"]))
     if options.json:
+        options.json.parent.mkdir(parents=True, exist_ok=True)
         options.json.write_text(json.dumps(report, indent=2) + "\n")
         print("wrote", options.json)
     return 0

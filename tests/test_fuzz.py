@@ -4,53 +4,104 @@ Each operation of each app gets a bounded number of generated requests, anonymou
 signed in: no request may get a 5xx, and every response must match what the app's OpenAPI
 document declares (status codes, headers, bodies, a 405's ``Allow``). Only "a schema-valid
 request is accepted" is not required: a well-formed but wrong credential must be refused.
-The apps are the ones the audit builds
-(``authcourse.audit.targets.clouddocs``): seeded in-memory databases, a frozen clock.
+
+Chapters 2-4 are the apps the audit builds (``authcourse.audit.targets.clouddocs``: seeded
+in-memory databases, a frozen clock); chapter 7 is its document API on a seeded database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import schemathesis
+from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from starlette.testclient import TestClient
 
 from authcourse.audit.context import Context
-from authcourse.audit.target import Auth
 from authcourse.audit.targets.clouddocs import Audited, build_ch02, build_ch03, build_ch04
+from authcourse.clock import FrozenClock
+from clouddocs.db import Database, Document, Tenant, User
+from clouddocs.jwt_tokens import KeyRing, TokenService, TokenSettings, new_hs256_key
+from clouddocs.rbac import TENANT_CLAIM, Membership
+from clouddocs.tenancy import build_documents_app
 
 #: Generated requests per operation and identity: enough to find the shapes that break an
 #: app (empty bodies, wrong types, odd encodings) within the suite's time budget.
 EXAMPLES = 15
+ORIGIN = "https://clouddocs.test"
 
-BUILDERS = {"ch02": build_ch02, "ch03": build_ch03, "ch04": build_ch04}
-APPS: dict[str, Audited] = {name: build() for name, build in BUILDERS.items()}
+
+@dataclass
+class Fuzzed:
+    """An app to fuzz and how to get a signed-in user's headers once its lifespan runs."""
+
+    app: FastAPI
+    sign_in: Callable[[], Awaitable[dict[str, str]]]
+    cookies: dict[str, str]
+
+
+def _from_audit(audited: Audited) -> Fuzzed:
+    fuzzed = Fuzzed(audited.app, lambda: _audit_sign_in(audited, fuzzed), {})
+    return fuzzed
+
+
+async def _audit_sign_in(audited: Audited, fuzzed: Fuzzed) -> dict[str, str]:
+    context = Context(audited.app, audited.target, client_ip="198.51.100.7", secrets=set())
+    try:
+        auth = await context.sign_in("user")
+    finally:
+        await context.close()
+    fuzzed.cookies.update(auth.cookies)
+    return {**auth.headers, **({"X-CSRF-Token": auth.csrf} if auth.csrf else {})}
+
+
+def _chapter_7() -> Fuzzed:
+    database = Database()
+    tokens = TokenService(
+        KeyRing(new_hs256_key("fuzz")), TokenSettings(ORIGIN, "https://api.clouddocs.test"), FrozenClock()
+    )
+
+    async def sign_in() -> dict[str, str]:
+        await database.create_all()
+        async with database.sessions() as session:
+            tenant = Tenant(name="Acme")
+            session.add(tenant)
+            await session.flush()
+            owner = User(tenant_id=tenant.id, email="ada@acme.test", display_name="Ada")
+            session.add(owner)
+            await session.flush()
+            session.add(Membership(tenant_id=tenant.id, user_id=owner.id, role="owner"))
+            session.add(Document(tenant_id=tenant.id, owner_id=owner.id, title="Plan", body=""))
+            await session.commit()
+        token = tokens.issue(str(owner.id), claims={TENANT_CLAIM: tenant.id})
+        return {"Authorization": f"Bearer {token}"}
+
+    return Fuzzed(build_documents_app(database, tokens), sign_in, {})
+
+
+APPS: dict[str, Fuzzed] = {
+    "ch02": _from_audit(build_ch02()),
+    "ch03": _from_audit(build_ch03()),
+    "ch04": _from_audit(build_ch04()),
+    "ch07": _chapter_7(),
+}
 
 
 @pytest.fixture(scope="module", params=sorted(APPS))
-def signed_in(request: pytest.FixtureRequest) -> Iterator[tuple[str, TestClient, Auth]]:
-    """The app's client (its lifespan running) and the first user's credentials."""
-    audited = APPS[request.param]
-    with TestClient(audited.app, base_url=audited.target.origin) as client:
-        context = Context(audited.app, audited.target, client_ip="198.51.100.7", secrets=set())
-        auth = client.portal.call(context.sign_in, "user")
-        client.portal.call(context.close)
-        yield request.param, client, auth
+def signed_in(request: pytest.FixtureRequest) -> Iterator[tuple[str, TestClient, dict[str, str]]]:
+    """The app's client (its lifespan running) and the first user's headers."""
+    fuzzed = APPS[request.param]
+    with TestClient(fuzzed.app, base_url=ORIGIN) as client:
+        yield request.param, client, client.portal.call(fuzzed.sign_in)
 
 
-def _call(case: Any, client: TestClient, auth: Auth | None, origin: str) -> None:
-    headers = {"Origin": origin}
-    cookies: dict[str, str] = {}
-    if auth is not None:
-        headers.update(auth.headers)
-        cookies = dict(auth.cookies)
-        if auth.csrf:
-            headers["X-CSRF-Token"] = auth.csrf
-    response = case.call(session=client, headers=headers, cookies=cookies)
+def _call(case: Any, client: TestClient, headers: dict[str, str], cookies: dict[str, str]) -> None:
+    response = case.call(session=client, headers={"Origin": ORIGIN, **headers}, cookies=cookies)
     # A schema-valid request may still be refused: a well-formed but wrong token, password
     # or email is exactly what these apps must answer 400/401 to.
     case.validate_response(response, excluded_checks=[positive_data_acceptance])
@@ -61,13 +112,12 @@ def _fuzz(name: str) -> Any:
 
     @schema.parametrize()
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-    def test(case: Any, signed_in: tuple[str, TestClient, Auth]) -> None:
-        app_name, client, auth = signed_in
+    def test(case: Any, signed_in: tuple[str, TestClient, dict[str, str]]) -> None:
+        app_name, client, headers = signed_in
         if app_name != name:
             return
-        origin = APPS[name].target.origin
-        _call(case, client, None, origin)
-        _call(case, client, auth, origin)
+        _call(case, client, {}, {})
+        _call(case, client, headers, APPS[name].cookies)
 
     return test
 
@@ -75,3 +125,4 @@ def _fuzz(name: str) -> Any:
 test_chapter_2_session_app = _fuzz("ch02")
 test_chapter_3_token_app = _fuzz("ch03")
 test_chapter_4_api_key_app = _fuzz("ch04")
+test_chapter_7_document_api = _fuzz("ch07")

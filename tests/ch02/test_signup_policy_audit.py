@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from hot_path import count_statements
+from service_urls import database_url
 from sqlalchemy import func, select, text
 
 from authcourse import FrozenClock, asgi_client
@@ -75,16 +76,18 @@ async def _database(url: str = "sqlite+aiosqlite:///:memory:") -> Database:
 
 @pytest.fixture
 async def memory_db() -> AsyncIterator[Database]:
-    database = await _database()
-    yield database
-    await database.dispose()
+    async with database_url("sqlite+aiosqlite:///:memory:") as url:
+        database = await _database(url)
+        yield database
+        await database.dispose()
 
 
 @pytest.fixture
 async def file_db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await _database(f"sqlite+aiosqlite:///{tmp_path / 'clouddocs.db'}")
-    yield database
-    await database.dispose()
+    async with database_url(f"sqlite+aiosqlite:///{tmp_path / 'clouddocs.db'}") as url:
+        database = await _database(url)
+        yield database
+        await database.dispose()
 
 
 def _app(

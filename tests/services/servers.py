@@ -94,7 +94,10 @@ def _as_postgres(command: list[str], directory: Path) -> list[str]:
 
 
 def _run(command: list[str], what: str) -> None:
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as error:  # e.g. runuser missing
+        raise ServiceError(f"{what} could not run {command[0]}: {error.strerror}") from None
     if result.returncode != 0:
         raise ServiceError(
             f"{what} failed (exit {result.returncode}):\n{result.stdout}{result.stderr}"

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ORIGIN = {"Origin": "https://clouddocs.test"}
 ADA = {"email": "ada@acme.test", "password": "correct horse battery staple"}
 CAROL = {"email": "carol@acme.test", "password": "a third long passphrase"}
+DAVE = {"email": "dave@acme.test", "password": "a fourth long passphrase"}
 REGISTER_RATE, KEY_RATE = 4, 6  # per minute
 
 
@@ -76,7 +78,7 @@ async def _seed(url: str) -> dict[str, Any]:
             tenant = Tenant(name="Acme")
             db.add(tenant)
             await db.commit()
-            for person in (ADA, CAROL):
+            for person in (ADA, CAROL, DAVE):
                 await register_user(
                     db, tenant_id=tenant.id, display_name="x", hasher=HASHER, **person
                 )
@@ -221,6 +223,21 @@ def test_an_account_locked_on_one_worker_is_locked_on_both(workers: Workers) -> 
     right = [workers.call(t, "POST", "/ch2/login", json=CAROL, headers=ORIGIN) for t in range(4)]
     assert [r.status_code for r in right] == [429] * 4
     assert all(int(r.headers["Retry-After"]) > 0 for r in right)
+
+
+def test_parallel_guesses_on_both_workers_get_no_more_than_five_tries(workers: Workers) -> None:
+    # Each attempt is counted in the database before the password is checked, in one
+    # UPDATE: twelve guesses sent at once, half to each worker, still get five tries.
+    wrong = {"email": DAVE["email"], "password": "not the password at all"}
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(
+            pool.map(
+                lambda t: workers.call(t, "POST", "/ch2/login", json=wrong, headers=ORIGIN),
+                range(12),
+            )
+        )
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [401] * 5 + [429] * 7, statuses
 
 
 def test_the_per_ip_limit_counts_requests_to_both_workers(workers: Workers) -> None:

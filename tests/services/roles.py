@@ -4,7 +4,7 @@ tests; everything is dropped afterwards (roles are cluster-wide, so their names 
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -56,7 +56,7 @@ class Setup:
 
 
 @asynccontextmanager
-async def scratch(schema: str, owner_ddl: Sequence[str] = ()) -> AsyncIterator[Setup]:
+async def scratch(schema: str, *, create_schema: bool = True) -> AsyncIterator[Setup]:
     """A new database with roles ``owner`` (NOLOGIN, owns ``schema``) and ``app`` (LOGIN,
     NOSUPERUSER, NOBYPASSRLS, ``search_path`` = ``schema``)."""
     suffix = secrets.token_hex(4)
@@ -69,7 +69,8 @@ async def scratch(schema: str, owner_ddl: Sequence[str] = ()) -> AsyncIterator[S
     try:
         async with database_url("unused") as url:
             setup = Setup(url, owner, app, schema)
-            await setup.admin(f"CREATE SCHEMA {schema} AUTHORIZATION {owner}")
+            if create_schema:
+                await setup.admin(f"CREATE SCHEMA {schema} AUTHORIZATION {owner}")
             yield setup
     finally:
         await admin_execute(f"DROP ROLE IF EXISTS {app}", f"DROP ROLE IF EXISTS {owner}")

@@ -26,10 +26,13 @@ SCHEMA = "clouddocs"
 
 @pytest.fixture
 async def app_db() -> AsyncIterator[tuple[Setup, Database]]:
-    async with scratch(SCHEMA) as setup:
-        # As postgresql_role_ddl's docstring says: tables created by the owner, then the grants.
+    async with scratch(SCHEMA, create_schema=False) as setup:
+        # In the order postgresql_role_ddl's docstring gives: the schema (its first
+        # statement), the tables created by the owner, then the grants and revokes.
+        ddl = postgresql_role_ddl(owner=setup.owner, app=setup.app, schema=SCHEMA)
+        await setup.admin(ddl[0])
         await setup.as_owner(create_tables=True)
-        await setup.admin(*postgresql_role_ddl(owner=setup.owner, app=setup.app, schema=SCHEMA))
+        await setup.admin(*ddl[1:])
         database = Database(setup.app_url())
         try:
             async with database.sessions() as db:

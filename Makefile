@@ -7,12 +7,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NBVAL  := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help install lab work test test-fast lint execute export labs grade bench audit clean
+.PHONY: help install lab work test test-fast test-services lint execute export labs grade bench audit clean
 
 help:
 	@echo "make lab      open the course in JupyterLab"
 	@echo "make test     run the whole test suite (what CI runs)"
 	@echo "make test-fast  the suite without Jupyter kernels (for authors, under a minute)"
+	@echo "make test-services  the reference code on throwaway PostgreSQL 15 and Redis servers"
 	@echo "make export   write notebooks/ export cells into src/clouddocs/"
 	@echo "make labs     regenerate labs/ from solutions/"
 	@echo "make execute  re-execute notebooks/ and solutions/ so stored outputs are current"
@@ -52,6 +53,21 @@ test: lint
 # For authors: no Jupyter kernels (no nbval, no grading runs), lint first.
 test-fast: lint
 	$(BIN)/pytest -q -n auto -m "not slow" tests
+
+# The database-facing tests again, on PostgreSQL (asyncpg) and Redis by URL, plus tests/services
+# (row-level security, the audit log's INSERT-only role, two uvicorn workers). servers.py starts
+# a throwaway cluster and redis-server, passes their URLs in the environment and stops them.
+# Needs PostgreSQL 15 and redis-server on the machine (.ci/run installs redis-server).
+SERVICES_STAMP := $(VENV)/.services-stamp
+SERVICE_TESTS  := tests/services tests/ch02/test_reference.py tests/ch02/test_signup_policy_audit.py \
+	tests/ch03/test_reference.py tests/ch03/test_token_security.py \
+	tests/ch04/test_reference.py tests/ch04/test_keys_hardening.py tests/ch04/test_webhooks.py
+$(SERVICES_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,services]'
+	@touch $(SERVICES_STAMP)
+
+test-services: $(SERVICES_STAMP)
+	$(BIN)/python tests/services/servers.py -- $(BIN)/pytest -q -n 2 --dist loadfile $(SERVICE_TESTS)
 
 export: $(STAMP)
 	$(BIN)/python -m authcourse export

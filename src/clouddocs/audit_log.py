@@ -209,9 +209,10 @@ def postgresql_role_ddl(
 ) -> list[str]:
     """What a DBA runs so the app can only *append* to the audit log on PostgreSQL.
 
-    Create the roles first (``owner`` NOLOGIN, ``app`` LOGIN with a password from your
-    secret store), run ``create_all`` as ``owner`` with ``search_path`` = ``schema`` (the
-    triggers come with the table), then these statements. Only a table's owner may ALTER
+    Create the roles (``owner`` NOLOGIN, ``app`` LOGIN with a password from your secret
+    store) and run the first statement (the schema must exist before its tables), then
+    ``create_all`` as ``owner`` with ``search_path`` = ``schema`` (the triggers come with
+    the table), then the other statements. Only a table's owner may ALTER
     or DROP it or its triggers, and TRUNCATE, UPDATE and DELETE are privileges the app role
     does not get: a compromised app can add events, never remove them. Tables created
     later need their grants too (or ``ALTER DEFAULT PRIVILEGES``).

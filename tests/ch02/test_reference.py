@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from service_urls import database_url
 from sqlalchemy import func, select
 
 from authcourse import FrozenClock, asgi_client
@@ -55,16 +56,18 @@ async def _database(url: str) -> Database:
 
 @pytest.fixture
 async def memory_db() -> AsyncIterator[Database]:
-    database = await _database("sqlite+aiosqlite:///:memory:")
-    yield database
-    await database.dispose()
+    async with database_url("sqlite+aiosqlite:///:memory:") as url:
+        database = await _database(url)
+        yield database
+        await database.dispose()
 
 
 @pytest.fixture
 async def file_db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await _database(f"sqlite+aiosqlite:///{tmp_path / 'clouddocs.db'}")
-    yield database
-    await database.dispose()
+    async with database_url(f"sqlite+aiosqlite:///{tmp_path / 'clouddocs.db'}") as url:
+        database = await _database(url)
+        yield database
+        await database.dispose()
 
 
 def _app(database: Database, hasher: PasswordHasher | None = None, **settings: Any) -> Any:
@@ -242,31 +245,32 @@ async def test_last_seen_is_written_at_most_once_a_minute() -> None:
     # Writing on every authenticated request made each one a database write (one writer at
     # a time on SQLite); the idle timeout only needs minute precision.
     clock = FrozenClock()
-    database = Database()
-    try:
-        await database.create_all()
-        async with database.sessions() as db:
-            db.add(Tenant(id=1, name="Acme"))
-            db.add(User(id=1, tenant_id=1, email="ada@example.com", display_name="Ada"))
-            await db.commit()
-            manager = SessionManager(database, clock=clock)
-            session_id = await manager.start(db, 1)
-            stored = select(WebSession.last_seen_at).where(
-                WebSession.id_hash == hash_session_id(session_id)
-            )
-            started = await db.scalar(stored)
-            assert started is not None
+    async with database_url("sqlite+aiosqlite:///:memory:") as url:
+        database = Database(url)
+        try:
+            await database.create_all()
+            async with database.sessions() as db:
+                db.add(Tenant(id=1, name="Acme"))
+                db.add(User(id=1, tenant_id=1, email="ada@example.com", display_name="Ada"))
+                await db.commit()
+                manager = SessionManager(database, clock=clock)
+                session_id = await manager.start(db, 1)
+                stored = select(WebSession.last_seen_at).where(
+                    WebSession.id_hash == hash_session_id(session_id)
+                )
+                started = await db.scalar(stored)
+                assert started is not None
 
-            clock.advance(seconds=30)
-            assert await manager.resolve(session_id) is not None
-            assert await db.scalar(stored) == started  # no write within the minute
-            clock.advance(seconds=40)
-            assert await manager.resolve(session_id) is not None
-            assert await db.scalar(stored) == started + 70
-            clock.advance(minutes=30, seconds=1)
-            assert await manager.resolve(session_id) is None  # idle timeout still holds
-    finally:
-        await database.dispose()
+                clock.advance(seconds=30)
+                assert await manager.resolve(session_id) is not None
+                assert await db.scalar(stored) == started  # no write within the minute
+                clock.advance(seconds=40)
+                assert await manager.resolve(session_id) is not None
+                assert await db.scalar(stored) == started + 70
+                clock.advance(minutes=30, seconds=1)
+                assert await manager.resolve(session_id) is None  # idle timeout still holds
+        finally:
+            await database.dispose()
 
 
 # Issue 15: the app's error answers are part of its contract: declared in the OpenAPI with

@@ -22,7 +22,9 @@ from typing import Any
 
 import pytest
 from hot_path import count_statements
+from service_urls import database_url
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from authcourse import FrozenClock, asgi_client
 from clouddocs.accounts import register_user
@@ -65,7 +67,7 @@ async def _database(url: str = "sqlite+aiosqlite:///:memory:") -> Database:
     database = Database(url)
     await database.create_all()
     async with database.sessions() as db:
-        db.add(Tenant(id=1, name="Acme"))
+        db.add(Tenant(name="Acme"))  # id 1; an explicit id would not advance PostgreSQL's sequence
         await db.commit()
         await register_user(
             db, tenant_id=1, display_name="Ada", hasher=PasswordHasher(TEST_ARGON2), **ADA
@@ -75,16 +77,18 @@ async def _database(url: str = "sqlite+aiosqlite:///:memory:") -> Database:
 
 @pytest.fixture
 async def memory_db() -> AsyncIterator[Database]:
-    database = await _database()
-    yield database
-    await database.dispose()
+    async with database_url("sqlite+aiosqlite:///:memory:") as url:
+        database = await _database(url)
+        yield database
+        await database.dispose()
 
 
 @pytest.fixture
 async def file_db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await _database(f"sqlite+aiosqlite:///{tmp_path / 'clouddocs.db'}")
-    yield database
-    await database.dispose()
+    async with database_url(f"sqlite+aiosqlite:///{tmp_path / 'clouddocs.db'}") as url:
+        database = await _database(url)
+        yield database
+        await database.dispose()
 
 
 def _app(
@@ -371,6 +375,14 @@ async def test_a_hash_of_the_unnormalised_password_is_upgraded_at_login(memory_d
 # --------------------------------------------------------------------------------------
 
 
+def _tampering(db: AsyncSession, statement: str) -> str:
+    """The attacker's way past the triggers: SQLite drops them; on PostgreSQL the table's
+    owner (the account these tests use) disables them."""
+    if statement.startswith("DROP TRIGGER") and db.get_bind().dialect.name == "postgresql":
+        return "ALTER TABLE audit_events DISABLE TRIGGER USER"
+    return statement
+
+
 async def _events(database: Database, count: int) -> None:
     clock = FrozenClock()
     async with database.sessions() as db:
@@ -416,7 +428,7 @@ async def test_verify_finds_a_rewrite_a_deletion_or_a_reordering(
     await _events(memory_db, 5)
     async with memory_db.sessions() as db:
         for statement in tamper:
-            await db.execute(text(statement))
+            await db.execute(text(_tampering(db, statement)))
         await db.commit()
         report = await verify_chain(db)
     assert not report.ok and any(found in problem for problem in report.problems)
@@ -440,7 +452,7 @@ async def test_a_checkpoint_kept_elsewhere_finds_a_missing_tail(
     async with memory_db.sessions() as db:
         saved = await checkpoint(db)
         for statement in tamper:
-            await db.execute(text(statement))
+            await db.execute(text(_tampering(db, statement)))
         await db.commit()
     await memory_db.create_all()  # a renamed table is recreated, empty, by the next deploy
     async with memory_db.sessions() as db:
@@ -457,7 +469,7 @@ async def test_a_rebuilt_chain_does_not_match_the_checkpoint(memory_db: Database
     await _events(memory_db, 4)
     async with memory_db.sessions() as db:
         saved = await checkpoint(db)
-        await db.execute(text("DROP TRIGGER audit_events_no_update"))
+        await db.execute(text(_tampering(db, "DROP TRIGGER audit_events_no_update")))
         await db.execute(text("UPDATE audit_events SET client_ip = '192.0.2.99' WHERE id = 2"))
         previous = GENESIS
         for row in (await db.scalars(select(AuditEvent).order_by(AuditEvent.id))).all():

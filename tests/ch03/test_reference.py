@@ -17,6 +17,7 @@ from typing import Any
 
 import jwt
 import pytest
+from service_urls import database_url
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -64,16 +65,18 @@ async def _database(url: str) -> Database:
 
 @pytest.fixture
 async def memory_db() -> AsyncIterator[Database]:
-    database = await _database("sqlite+aiosqlite:///:memory:")
-    yield database
-    await database.dispose()
+    async with database_url("sqlite+aiosqlite:///:memory:") as url:
+        database = await _database(url)
+        yield database
+        await database.dispose()
 
 
 @pytest.fixture
 async def file_db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await _database(f"sqlite+aiosqlite:///{tmp_path / 'clouddocs.db'}")
-    yield database
-    await database.dispose()
+    async with database_url(f"sqlite+aiosqlite:///{tmp_path / 'clouddocs.db'}") as url:
+        database = await _database(url)
+        yield database
+        await database.dispose()
 
 
 def _settings(database: Database, **overrides: Any) -> TokenAppSettings:

@@ -18,6 +18,7 @@ from typing import Any
 import jwt
 import pytest
 from jwt import api_jwt
+from service_urls import database_url
 
 from authcourse import FrozenClock, asgi_client
 from clouddocs.accounts import register_user
@@ -60,22 +61,23 @@ def _claims(service: TokenService, **changes: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def app_and_db(tmp_path: Path) -> AsyncIterator[tuple[Any, Database, TokenService]]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'clouddocs.db'}")
-    await db.create_all()
-    async with db.sessions() as session:
-        session.add(Tenant(id=1, name="Acme"))
-        await session.commit()
-        await register_user(session, tenant_id=1, display_name="Ada", hasher=HASHER, **ADA)
-    service = _service()
-    settings = TokenAppSettings(
-        db=db,
-        tokens=service,
-        refresh=RefreshTokens(service),
-        hasher=HASHER,
-        login_rate_per_ip="1000/minute",
-    )
-    yield create_token_app(settings), db, service
-    await db.dispose()
+    async with database_url(f"sqlite+aiosqlite:///{tmp_path / 'clouddocs.db'}") as url:
+        db = Database(url)
+        await db.create_all()
+        async with db.sessions() as session:
+            session.add(Tenant(id=1, name="Acme"))
+            await session.commit()
+            await register_user(session, tenant_id=1, display_name="Ada", hasher=HASHER, **ADA)
+        service = _service()
+        settings = TokenAppSettings(
+            db=db,
+            tokens=service,
+            refresh=RefreshTokens(service),
+            hasher=HASHER,
+            login_rate_per_ip="1000/minute",
+        )
+        yield create_token_app(settings), db, service
+        await db.dispose()
 
 
 async def _log_in(client: Any) -> str:

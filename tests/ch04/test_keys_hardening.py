@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from service_urls import database_url
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -68,24 +69,25 @@ class World:
 @asynccontextmanager
 async def world(tmp_path: Path, **guard_options: object) -> AsyncIterator[World]:
     clock = FrozenClock()
-    db = Database(f"sqlite+aiosqlite:///{tmp_path}/keys.db")
-    await db.create_all()
-    async with db.sessions() as session:
-        tenant = Tenant(name="Acme")
-        session.add(tenant)
-        await session.commit()
-        manager = await issue_api_key(
-            session,
-            tenant_id=tenant.id,
-            name="manager",
-            scopes=["keys:manage", "docs:read", "docs:write"],
-            clock=clock,
-        )
-    guard = ApiKeyGuard(db, clock, **guard_options)  # type: ignore[arg-type]
-    try:
-        yield World(db, clock, guard, tenant.id, manager)
-    finally:
-        await db.dispose()
+    async with database_url(f"sqlite+aiosqlite:///{tmp_path}/keys.db") as url:
+        db = Database(url)
+        await db.create_all()
+        async with db.sessions() as session:
+            tenant = Tenant(name="Acme")
+            session.add(tenant)
+            await session.commit()
+            manager = await issue_api_key(
+                session,
+                tenant_id=tenant.id,
+                name="manager",
+                scopes=["keys:manage", "docs:read", "docs:write"],
+                clock=clock,
+            )
+        guard = ApiKeyGuard(db, clock, **guard_options)  # type: ignore[arg-type]
+        try:
+            yield World(db, clock, guard, tenant.id, manager)
+        finally:
+            await db.dispose()
 
 
 def forged_key() -> str:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import pytest
 from fastapi import Depends, FastAPI
+from service_urls import database_url
 from sqlalchemy import func, select
 
 from authcourse import FrozenClock, asgi_client
@@ -45,36 +46,37 @@ class World:
 
 @asynccontextmanager
 async def _world(limiter: KeyLimiter | None = None) -> AsyncIterator[World]:
-    clock, db = FrozenClock(), Database()
-    await db.create_all()
-    async with db.sessions() as session:
-        tenant = Tenant(name="Acme")
-        session.add(tenant)
-        await session.commit()
-        manager = await issue_api_key(
-            session, tenant_id=tenant.id, name="m", scopes=["keys:manage", "docs:read"], clock=clock
-        )
-        powerful = await issue_api_key(
-            session,
-            tenant_id=tenant.id,
-            name="p",
-            scopes=["docs:read", "docs:write", "docs:share"],
-            clock=clock,
-        )
-    guard = ApiKeyGuard(db, clock, limiter=limiter)
-    app = FastAPI()
-    app.include_router(api_keys_router(guard))
+    async with database_url("sqlite+aiosqlite:///:memory:") as url:
+        clock, db = FrozenClock(), Database(url)
+        await db.create_all()
+        async with db.sessions() as session:
+            tenant = Tenant(name="Acme")
+            session.add(tenant)
+            await session.commit()
+            manager = await issue_api_key(
+                session, tenant_id=tenant.id, name="m", scopes=["keys:manage", "docs:read"], clock=clock
+            )
+            powerful = await issue_api_key(
+                session,
+                tenant_id=tenant.id,
+                name="p",
+                scopes=["docs:read", "docs:write", "docs:share"],
+                clock=clock,
+            )
+        guard = ApiKeyGuard(db, clock, limiter=limiter)
+        app = FastAPI()
+        app.include_router(api_keys_router(guard))
 
-    @app.get("/documents")
-    async def documents(
-        key: Annotated[KeyPrincipal, Depends(guard.require("docs:read"))],
-    ) -> dict[str, int]:
-        return {"key_id": key.key_id}
+        @app.get("/documents")
+        async def documents(
+            key: Annotated[KeyPrincipal, Depends(guard.require("docs:read"))],
+        ) -> dict[str, int]:
+            return {"key_id": key.key_id}
 
-    try:
-        yield World(db, clock, app, manager, powerful)
-    finally:
-        await db.dispose()
+        try:
+            yield World(db, clock, app, manager, powerful)
+        finally:
+            await db.dispose()
 
 
 def _run(test: Callable[[], Awaitable[None]]) -> None:

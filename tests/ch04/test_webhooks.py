@@ -12,6 +12,7 @@ from typing import Any
 import httpx2
 import pytest
 from fastapi import FastAPI, Response
+from service_urls import database_url
 from sqlalchemy import func, select
 
 from authcourse import FrozenClock, asgi_client
@@ -39,12 +40,13 @@ PUBLIC = "93.184.215.14"
 
 @asynccontextmanager
 async def database(tmp_path: Path, name: str = "receiver.db") -> AsyncIterator[Database]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path}/{name}")
-    await db.create_all()
-    try:
-        yield db
-    finally:
-        await db.dispose()
+    async with database_url(f"sqlite+aiosqlite:///{tmp_path}/{name}") as url:
+        db = Database(url)
+        await db.create_all()
+        try:
+            yield db
+        finally:
+            await db.dispose()
 
 
 def header(body: bytes, clock: FrozenClock, delivery_id: str | None = None) -> str:

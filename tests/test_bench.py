@@ -312,7 +312,11 @@ def test_row_verdicts_and_which_fail_the_run() -> None:
         assert Report([row]).exit_code == int(failing), verdict
 
 
-def in_process(session_ratios: Sequence[float], jwt_ns: float = 1_000_000) -> Comparison:
+def in_process(
+    session_ratios: Sequence[float],
+    jwt_ns: float = 1_000_000,
+    cached_session_ns: float = 240_000,
+) -> Comparison:
     """A fake in-process comparison: baseline 200 µs; the session's ratio per run given."""
     base = [200_000.0] * len(session_ratios)
     return Comparison.from_runs(
@@ -324,6 +328,9 @@ def in_process(session_ratios: Sequence[float], jwt_ns: float = 1_000_000) -> Co
                 AuthBench.API_KEY: [800_000.0] * len(base),  # 25% >= 18%
                 AuthBench.JWT_SIGNATURE: [300_000.0] * len(base),  # 67% >= 50%
                 AuthBench.JWT: [jwt_ns] * len(base),
+                AuthBench.SESSION_CACHED: [cached_session_ns] * len(base),  # 83% >= 80%
+                AuthBench.API_KEY_CACHED: [290_000.0] * len(base),  # 69% >= 65%
+                AuthBench.JWT_CACHED: [380_000.0] * len(base),  # 53% >= 50%
             }
         ),
         baseline=AuthBench.BASELINE,
@@ -362,16 +369,25 @@ def test_in_process_verdicts_are_medians_of_the_runs() -> None:
     assert verdicts(rows)[session] is Verdict.ERROR
 
 
-def test_cache_rows_say_not_measured_and_do_not_fail_the_run() -> None:
-    rows = run.cache_rows()
+def test_cache_rows_hold_each_cached_check_to_its_budget() -> None:
+    rows = run.cache_rows(in_process([0.5] * 3))
     assert [row.budget for row in rows] == [
         budgets.SESSION_CACHED,
         budgets.API_KEY_CACHED,
         budgets.JWT_CACHED,
     ]
-    assert all(row.measured == "not measured (no cache yet)" for row in rows)
-    assert all(row.verdict is Verdict.NOT_MEASURABLE for row in rows)
+    assert [row.name for row in rows] == [
+        f"{label} vs {AuthBench.BASELINE}"
+        for label in (AuthBench.SESSION_CACHED, AuthBench.API_KEY_CACHED, AuthBench.JWT_CACHED)
+    ]
+    assert all(row.group == "cache hit path" and row.verdict is Verdict.WITHIN for row in rows)
     assert Report(rows).exit_code == 0
+    # A cached session check at 75% of the baseline misses its 80% budget and fails the run.
+    slow = run.cache_rows(in_process([0.5] * 3, cached_session_ns=200_000 / 0.75))
+    assert verdicts(slow)[f"{AuthBench.SESSION_CACHED} vs {AuthBench.BASELINE}"] is Verdict.OVER
+    assert Report(slow).exit_code == 1
+    # A verdict needs three runs, as for the uncached checks.
+    assert {row.verdict for row in run.cache_rows(in_process([0.5, 0.5]))} == {Verdict.ERROR}
 
 
 def peer_comparison(ours_ns: Sequence[float], peer_ns: Sequence[float]) -> Comparison:
@@ -411,7 +427,7 @@ def test_peer_not_measured_fails_the_run(monkeypatch: pytest.MonkeyPatch, tmp_pa
     (row,) = rows
     assert row.measured == "not measured" and row.verdict is Verdict.NOT_MEASURED
     assert "no network" in row.note
-    report = Report([*run.cache_rows(), row])
+    report = Report([*run.cache_rows(in_process([0.5] * 3)), row])
     assert report.exit_code == 1
     assert "not measured" in report.text() and "some budgets are missed" in report.summary()
 
@@ -486,7 +502,7 @@ def report_for_json() -> Report:
     return Report(
         [
             *run.throughput_rows(comparison),
-            *run.cache_rows(),
+            *run.cache_rows(comparison),
             run.peer_not_measured("no network"),
             *run.not_measurable_rows(),
             Row("check()", 'check("01.1")', budgets.CHECK, 0.2, "0.20 s", "x" * 500),
@@ -561,9 +577,11 @@ def test_run_reports_failed_and_unmeasurable_budgets(
     assert found[f"{AuthBench.JWT} vs {AuthBench.BASELINE}"] is Verdict.ERROR
     assert found[run.PEER_ROW] is Verdict.NOT_MEASURED
     assert found["any one notebook under nbval"] is Verdict.SKIPPED
-    assert [row.verdict for row in report.rows if row.group in ("ReBAC", "cache hit path")] == [
-        Verdict.NOT_MEASURABLE
-    ] * 5
+    # The cache rows come from the same in-process runs: they failed with them.
+    assert [row.verdict for row in report.rows if row.group == "cache hit path"] == [
+        Verdict.ERROR
+    ] * 3
+    assert all(row.verdict is Verdict.NOT_MEASURABLE for row in report.rows if row.group == "ReBAC")
     assert report.mode == "quick" and report.exit_code == 1 and messages
     assert len(report.comparisons) == 1  # the loopback table, shown without a verdict
     assert "401" in report.to_json()
@@ -694,10 +712,47 @@ def test_every_protected_bench_route_answers_garbage_with_a_401() -> None:
     async def probe() -> dict[str, tuple[int, str | None]]:
         answers = {}
         async with auth_methods_app() as bench, asgi_client(bench.app) as client:
-            for path in ("/jwt-signature-only", "/jwt", "/session", "/api-key"):
+            for path in (
+                "/jwt-signature-only",
+                "/jwt",
+                "/session",
+                "/api-key",
+                "/jwt-cached",
+                "/session-cached",
+                "/api-key-cached",
+            ):
                 response = await client.get(path, headers={"Authorization": "Bearer x"})
                 answers[path] = (response.status_code, response.headers.get("WWW-Authenticate"))
         return answers
 
     for path, (status, challenge) in asyncio.run(probe()).items():
         assert status == 401 and challenge, (path, status, challenge)
+
+
+def test_the_cached_bench_routes_take_the_hit_path() -> None:
+    """After one request each, the cached routes answer without a SQL statement (what the
+    cache rows measure); the uncached ones still send theirs."""
+    from hot_path import count_statements
+
+    from authcourse.bench.apps import auth_methods_app
+
+    async def statements_per_route() -> dict[str, int]:
+        counts = {}
+        async with auth_methods_app() as bench, asgi_client(bench.app) as client:
+            assert bench.database is not None
+            engine = bench.database.engine
+            for label in AuthBench.ORDER:
+                call = bench.calls[label]
+                first = await client.request(call.method, call.url, **call.kwargs)
+                assert first.status_code == 200, (label, first.status_code)
+                with count_statements(engine) as sql:
+                    again = await client.request(call.method, call.url, **call.kwargs)
+                assert again.status_code == 200
+                counts[label] = len(sql.statements)
+        return counts
+
+    counts = asyncio.run(statements_per_route())
+    assert counts[AuthBench.SESSION_CACHED] == 0
+    assert counts[AuthBench.API_KEY_CACHED] == 0
+    assert counts[AuthBench.JWT_CACHED] == 0
+    assert counts[AuthBench.SESSION] == counts[AuthBench.API_KEY] == counts[AuthBench.JWT] == 1

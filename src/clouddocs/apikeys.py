@@ -264,6 +264,8 @@ class KeyCheck:
     inactive_key_id: int | None = None
     #: True when last_used_at is older than LAST_USED_RESOLUTION and is worth writing.
     touch_due: bool = False
+    #: Until when this answer holds without a write: the key's expiry or its next touch.
+    fresh_until: datetime | None = None
 
 
 _KEY_BY_DIGEST = select(
@@ -290,7 +292,8 @@ async def check_api_key(connection: AsyncConnection, presented: str, now: dateti
     principal = KeyPrincipal(row.id, row.tenant_id, row.name, frozenset(row.scopes.split()))
     last_used = row.last_used_at
     due = last_used is None or now - as_utc(last_used) >= LAST_USED_RESOLUTION
-    return KeyCheck(principal, touch_due=due)
+    next_touch = (now if due else as_utc(last_used)) + LAST_USED_RESOLUTION
+    return KeyCheck(principal, touch_due=due, fresh_until=min(as_utc(row.expires_at), next_touch))
 
 
 async def touch_last_used(connection: AsyncConnection, key_id: int, now: datetime) -> None:
@@ -490,6 +493,7 @@ def client_address(request: Request) -> str:
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from clouddocs.clock import SystemClock
+from clouddocs.credential_cache import CredentialCache
 from clouddocs.db import Database
 from clouddocs.ratelimit import rate_limit_headers, too_many_requests
 from clouddocs.security import BEARER_TOKEN_SYNTAX, MAX_TOKEN_LENGTH, unauthorized
@@ -501,6 +505,7 @@ class ApiKeyGuard:
     ``Depends(guard.authenticate)`` answers who is calling (or 400/401/429);
     ``Depends(guard.require("docs:write"))`` also demands a scope (or 403, naming it).
     Keys of the other ``environment`` (``cdk_test_`` on the live API) are refused.
+    ``cache`` (off by default): see ``clouddocs.credential_cache`` and ``lookup``.
     """
 
     def __init__(
@@ -511,7 +516,9 @@ class ApiKeyGuard:
         *,
         failed_attempts: KeyLimiter | None = None,
         environment: Environment = "live",
+        cache: CredentialCache[KeyCheck] | None = None,
     ) -> None:
+        self.cache = cache
         self.db = db
         self.clock: Clock = clock or SystemClock()
         self.limiter = limiter or KeyLimiter(DEFAULT_KEY_RATE)
@@ -524,14 +531,29 @@ class ApiKeyGuard:
         return scope_requirement(self.authenticate, *scopes)
 
     async def lookup(self, presented: str) -> KeyCheck:
-        """One SELECT on a pooled connection; an UPDATE too when last use is a minute old."""
-        now = self.clock.now()
+        """One SELECT on a pooled connection; an UPDATE too when last use is a minute old.
+        With a cache, a key found active is reused until ``fresh_until``: no statement."""
+        now, cache = self.clock.now(), self.cache
+        # `is not None`, never plain truthiness: an empty cache has len() 0, so it is falsy.
+        digest, ticket = (key_digest(presented), cache.ticket()) if cache is not None else ("", 0)
+        cached = cache.get(digest) if cache is not None else None
+        if cached is not None and cached.fresh_until and now < cached.fresh_until:
+            return cached
         async with self.db.engine.connect() as connection:
             found = await check_api_key(connection, presented, now)
             if found.principal is not None and found.touch_due:
                 await touch_last_used(connection, found.principal.key_id, now)
                 await connection.commit()
+        if cache is not None and found.principal is not None:  # only an active key is cached
+            cache.put(digest, KeyCheck(found.principal, fresh_until=found.fresh_until), ticket)
         return found
+
+    def forget_key(self, key_id: int) -> None:
+        """Drop a key from the cache: after its revocation or rotation has committed."""
+        if self.cache is not None:
+            self.cache.forget_where(
+                lambda check: check.principal is not None and check.principal.key_id == key_id
+            )
 
     async def refusal(self, client: str, found: KeyCheck, description: str) -> HTTPException:
         """Count a failed attempt against ``client``, audit it if the key exists, build the 401."""
@@ -735,6 +757,7 @@ def api_keys_router(guard: ApiKeyGuard) -> APIRouter:
                 clock=guard.clock,
                 client_ip=client_address(request),
             )
+        guard.forget_key(key_id)  # the old key's expiry moved: ask the database again
         if issued is None:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND, "no active API key with this id that is not rotated yet"
@@ -752,6 +775,7 @@ def api_keys_router(guard: ApiKeyGuard) -> APIRouter:
                 clock=guard.clock,
                 client_ip=client_address(request),
             )
+        guard.forget_key(key_id)  # committed above: this process refuses it from now on
         if not found:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no API key with this id")
 

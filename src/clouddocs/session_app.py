@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, Field
 
 from clouddocs.clock import Clock, SystemClock
+from clouddocs.credential_cache import CredentialCache
 from clouddocs.db import Database
 from clouddocs.lockout import LockoutPolicy
 from clouddocs.password_policy import MAX_PASSWORD_LENGTH, PasswordPolicy
 from clouddocs.passwords import PasswordHasher
-from clouddocs.sessions import SessionPolicy
+from clouddocs.sessions import SessionEntry, SessionPolicy
 from clouddocs.signup import MemoryOutbox, Outbox
 
 LOGIN_FAILED = "email or password is incorrect"
@@ -41,6 +42,8 @@ class SessionAppSettings:
     register_rate_per_address: str = "3/hour"
     rate_limit_storage: str = "memory://"
     session_policy: SessionPolicy = field(default_factory=SessionPolicy)
+    #: Off by default; see clouddocs.credential_cache for what turning it on gives away.
+    session_cache: CredentialCache[SessionEntry] | None = None
     lockout_policy: LockoutPolicy = field(default_factory=LockoutPolicy)
     password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
     #: HMAC key for lockout counters, audit events and per-address limits (see
@@ -104,7 +107,12 @@ class _Parts:
 
 
 def _parts(settings: SessionAppSettings) -> _Parts:
-    sessions = SessionManager(settings.database, clock=settings.clock, policy=settings.session_policy)
+    sessions = SessionManager(
+        settings.database,
+        clock=settings.clock,
+        policy=settings.session_policy,
+        cache=settings.session_cache,
+    )
     store = settings.rate_limit_storage
     return _Parts(
         settings=settings,

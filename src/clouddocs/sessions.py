@@ -111,6 +111,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clouddocs.clock import Clock, SystemClock
+from clouddocs.credential_cache import CredentialCache
 from clouddocs.db import Database
 
 #: The per-request statement: one primary-key lookup, compiled once and reused.
@@ -119,8 +120,55 @@ _LOOKUP = select(WebSession.user_id, WebSession.created_at, WebSession.last_seen
 )
 
 
+@dataclass(frozen=True, slots=True)
+class SessionEntry:
+    """A live session as the lookup found it (and as the optional cache keeps it)."""
+
+    user_id: int
+    created_at: float
+    last_seen_at: float
+
+
+async def lookup_session(
+    database: Database, id_hash: str, now: float, policy: SessionPolicy
+) -> SessionEntry | None:
+    """The check every request makes: one Core SELECT on a plain connection (no ORM unit
+    of work). It writes only when the idle timer is due for its once-per-``touch_interval``
+    refresh, or to delete a session that has just expired."""
+    async with database.engine.connect() as conn:
+        row = (await conn.execute(_LOOKUP, {"id_hash": id_hash})).first()
+        if row is None:
+            return None
+        idle = now - row.last_seen_at > policy.idle_timeout.total_seconds()
+        too_old = now - row.created_at > policy.absolute_timeout.total_seconds()
+        if idle or too_old:
+            await conn.execute(delete(WebSession).where(WebSession.id_hash == id_hash))
+            await conn.commit()
+            return None
+        last_seen = row.last_seen_at
+        if now - last_seen >= policy.touch_interval.total_seconds():
+            touch = update(WebSession).where(WebSession.id_hash == id_hash)
+            await conn.execute(touch.values(last_seen_at=now))
+            await conn.commit()
+            last_seen = now
+    return SessionEntry(row.user_id, row.created_at, last_seen)
+
+
+def needs_database(entry: SessionEntry, now: float, policy: SessionPolicy) -> bool:
+    """True when a cached entry may not answer alone: its touch is due or it may have
+    expired. A cache hit therefore never skips a write or outlives a timeout."""
+    due = min(policy.touch_interval, policy.idle_timeout).total_seconds()
+    too_old = now - entry.created_at > policy.absolute_timeout.total_seconds()
+    return now - entry.last_seen_at >= due or too_old
+
+
 class SessionManager(SessionCookie):
-    """Creates, resolves and ends sessions; ``require_session`` is the FastAPI dependency."""
+    """Creates, resolves and ends sessions; ``require_session`` is the FastAPI dependency.
+
+    ``cache`` (off by default): see ``clouddocs.credential_cache``. ``end`` and ``end_all``
+    forget what they ended, so this process refuses the cookie on the very next request;
+    another process may accept it until its cache's TTL runs out.
+    """
 
     def __init__(
         self,
@@ -129,11 +177,13 @@ class SessionManager(SessionCookie):
         clock: Clock | None = None,
         policy: SessionPolicy | None = None,
         cookie_name: str = SESSION_COOKIE,
+        cache: CredentialCache[SessionEntry] | None = None,
     ) -> None:
         self.database = database
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.policy = policy or SessionPolicy()
         self.cookie_name = cookie_name
+        self.cache = cache
 
     async def start(self, db: AsyncSession, user_id: int, *, replacing: str | None = None) -> str:
         """Log ``user_id`` in with a brand-new id; the id the browser had before (if any)
@@ -146,39 +196,39 @@ class SessionManager(SessionCookie):
         db.add(WebSession(id_hash=hash_session_id(session_id), user_id=user_id,
                           created_at=now, last_seen_at=now))  # fmt: skip
         await db.commit()
+        self._forget(hash_session_id(replacing) if replacing is not None else None)
         return session_id
 
     async def resolve(self, session_id: str) -> CurrentSession | None:
-        """The live session for ``session_id``, or ``None``. The check every request makes:
-        one Core SELECT on a plain connection (no ORM unit of work). It writes only when
-        the idle timer is due for its once-per-``touch_interval`` refresh, or to delete a
-        session that has just expired."""
+        """The live session for ``session_id``, or ``None`` (see ``lookup_session``). With a
+        cache, a recent positive answer is reused: no statement at all."""
         id_hash, now = hash_session_id(session_id), self.clock.time()
-        async with self.database.engine.connect() as conn:
-            row = (await conn.execute(_LOOKUP, {"id_hash": id_hash})).first()
-            if row is None:
-                return None
-            idle = now - row.last_seen_at > self.policy.idle_timeout.total_seconds()
-            too_old = now - row.created_at > self.policy.absolute_timeout.total_seconds()
-            if idle or too_old:
-                await conn.execute(delete(WebSession).where(WebSession.id_hash == id_hash))
-                await conn.commit()
-                return None
-            if now - row.last_seen_at >= self.policy.touch_interval.total_seconds():
-                touch = update(WebSession).where(WebSession.id_hash == id_hash)
-                await conn.execute(touch.values(last_seen_at=now))
-                await conn.commit()
-        return CurrentSession(user_id=row.user_id, session_id=session_id)
+        if self.cache is None:
+            entry = await lookup_session(self.database, id_hash, now, self.policy)
+        else:
+            entry = self.cache.get(id_hash)
+            if entry is None or needs_database(entry, now, self.policy):
+                ticket = self.cache.ticket()  # before the read: see CredentialCache
+                entry = await lookup_session(self.database, id_hash, now, self.policy)
+                if entry is not None:
+                    self.cache.put(id_hash, entry, ticket)  # only "live" is ever cached
+        return None if entry is None else CurrentSession(entry.user_id, session_id)
 
     async def end(self, db: AsyncSession, session_id: str) -> None:
         """Logout: the row goes, so the cookie is dead even if a copy survives somewhere."""
-        await db.execute(
-            delete(WebSession).where(WebSession.id_hash == hash_session_id(session_id))
-        )
+        id_hash = hash_session_id(session_id)
+        await db.execute(delete(WebSession).where(WebSession.id_hash == id_hash))
         await db.commit()
+        self._forget(id_hash)  # after the commit: a miss in between cannot re-cache it
 
     async def end_all(self, db: AsyncSession, user_id: int) -> int:
         """Log out everywhere (after a password change, or a lost laptop); returns how many ended."""
         ended = await db.execute(delete(WebSession).where(WebSession.user_id == user_id))
         await db.commit()
+        if self.cache is not None:
+            self.cache.forget_where(lambda entry: entry.user_id == user_id)
         return int(getattr(ended, "rowcount", 0) or 0)
+
+    def _forget(self, id_hash: str | None) -> None:
+        if self.cache is not None and id_hash is not None:
+            self.cache.forget(id_hash)

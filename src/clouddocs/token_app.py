@@ -54,15 +54,32 @@ bearer_scheme = HTTPBearer(
 )
 
 
+import hashlib
+
+from clouddocs.credential_cache import CredentialCache
+from clouddocs.token_revocation import revocation_params
+
 AccessDependency = Callable[..., Awaitable[dict[str, Any]]]
 
 
-def require_access_token(tokens: TokenService, db: Database) -> AccessDependency:
+@dataclass(frozen=True, slots=True)
+class LiveToken:
+    """What the optional cache keeps about a token found unrevoked: enough to forget it."""
+
+    user_id: int
+    family: str
+
+
+def require_access_token(
+    tokens: TokenService, db: Database, cache: CredentialCache[LiveToken] | None = None
+) -> AccessDependency:
     """A dependency returning the claims of a valid, unrevoked access token, or answering 401.
 
     Revocation is checked here, on every request: a denylist consulted only when
     refreshing would let a logged-out access token work until it expires. The check is one
-    Core statement (``is_revoked``), none at all for claims it cannot use.
+    Core statement (``is_revoked``), none at all for claims it cannot use. ``cache`` (off
+    by default, see ``clouddocs.credential_cache``) skips that statement for a token found
+    unrevoked within its TTL; signature and expiry are still checked on every request.
     """
 
     async def access_claims(
@@ -74,8 +91,17 @@ def require_access_token(tokens: TokenService, db: Database) -> AccessDependency
             claims = tokens.verify(credentials.credentials)
         except InvalidToken:
             raise unauthorized("invalid_token") from None  # the reason stays server-side
-        if await is_revoked(db.engine, claims):
-            raise unauthorized("invalid_token")
+        if cache is None:
+            if await is_revoked(db.engine, claims):
+                raise unauthorized("invalid_token")
+            return claims
+        digest = hashlib.sha256(credentials.credentials.encode()).hexdigest()
+        if cache.get(digest) is None:
+            ticket = cache.ticket()
+            if await is_revoked(db.engine, claims):
+                raise unauthorized("invalid_token")  # refusals are never cached
+            params = revocation_params(claims) or {}  # not revoked: the claims were usable
+            cache.put(digest, LiveToken(params["user_id"], params["family"]), ticket)
         return claims
 
     return access_claims
@@ -122,6 +148,14 @@ class TokenAppSettings:
     #: Chapter 2's per-IP limit on login attempts, in the ``limits`` notation.
     login_rate_per_ip: str = "20/minute"
     rate_limit_storage: str = "memory://"
+    #: Off by default. Logout, refresh-token reuse and "log out everywhere" forget the
+    #: user's entries here; other processes may accept a revoked token for its TTL.
+    revocation_cache: CredentialCache[LiveToken] | None = None
+
+    def forget_user(self, user_id: int) -> None:
+        """Drop the user's cached tokens: call it after any write that revokes them."""
+        if self.revocation_cache is not None:
+            self.revocation_cache.forget_where(lambda live: live.user_id == user_id)
 
 
 @dataclass
@@ -230,6 +264,8 @@ def refresh_router(settings: TokenAppSettings, access_claims: AccessDependency) 
         except InvalidToken as refused_token:
             if isinstance(refused_token, RefreshReuse):
                 # The one event a security team wants paged on: someone replayed a token.
+                if refused_token.user_id is not None:  # its family was just revoked
+                    settings.forget_user(refused_token.user_id)
                 await out.audit(
                     session,
                     AuditEventType.REFRESH_TOKEN_REUSED,
@@ -263,6 +299,9 @@ def refresh_router(settings: TokenAppSettings, access_claims: AccessDependency) 
                 await refresh.revoke(session, refresh_cookie, user_id=user_id)
             except InvalidToken:
                 pass  # an invalid cookie refreshes nothing anyway; still clear it
+        # This token is denied and a family revoked: forget the user's cached tokens (all of
+        # them, simply; the other devices' next requests just ask the database again).
+        settings.forget_user(user_id)
         response.delete_cookie(
             REFRESH_COOKIE, path=REFRESH_PATH, secure=True, httponly=True, samesite="strict"
         )
@@ -285,6 +324,7 @@ def account_router(settings: TokenAppSettings, access_claims: AccessDependency) 
         """Every token this user holds, on every device, stops working now."""
         user_id = int(claims["sub"])
         await end_all_sessions(session, user_id, "logout everywhere")
+        settings.forget_user(user_id)  # after the commits: see CredentialCache.ticket
         await out.audit(
             session, AuditEventType.LOGOUT_EVERYWHERE, user_id=user_id, client_ip=client_ip(request)
         )
@@ -301,7 +341,7 @@ def account_router(settings: TokenAppSettings, access_claims: AccessDependency) 
 
 def token_routes(settings: TokenAppSettings) -> APIRouter:
     """Login, refresh, logout, log out everywhere, and ``/me``, on one router."""
-    access_claims = require_access_token(settings.tokens, settings.db)
+    access_claims = require_access_token(settings.tokens, settings.db, settings.revocation_cache)
     router = APIRouter()
     router.include_router(login_router(settings))
     router.include_router(refresh_router(settings, access_claims))

@@ -13,7 +13,10 @@ currently export: the bench measures the reference code, it does not re-implemen
 - ``/jwt-signature-only``: an access token checked by ``TokenService.verify`` alone
   (signature and claims, no database), to show what the revocation lookup costs;
 - ``/jwt``: ``clouddocs.tokens.require_access_token`` (signature and claims, then the
-  revocation check against the database; chapter 3).
+  revocation check against the database; chapter 3);
+- ``/session-cached``, ``/api-key-cached``, ``/jwt-cached``: the same three checks, each
+  with its own opt-in ``clouddocs.credential_cache.CredentialCache`` (default TTL): after
+  the first request every request takes the cache's hit path (one miss per TTL).
 
 All of them share one in-memory SQLite ``Database`` (aiosqlite) and one client.
 """
@@ -44,6 +47,8 @@ class AuthBench:
 
     app: FastAPI
     calls: dict[str, HttpCall]
+    #: The database behind every route (tests count its statements).
+    database: Database | None = None
 
     BASELINE = "unprotected"
     EMPTY_DEPENDENCY = "empty dependency"
@@ -51,9 +56,22 @@ class AuthBench:
     API_KEY = "API key"
     JWT_SIGNATURE = "JWT, signature + claims only"
     JWT = "JWT with revocation"
+    SESSION_CACHED = "session, cache hit"
+    API_KEY_CACHED = "API key, cache hit"
+    JWT_CACHED = "JWT with revocation, cache hit"
 
     #: The routes in the order the tables show them.
-    ORDER = (BASELINE, EMPTY_DEPENDENCY, SESSION, API_KEY, JWT_SIGNATURE, JWT)
+    ORDER = (
+        BASELINE,
+        EMPTY_DEPENDENCY,
+        SESSION,
+        API_KEY,
+        JWT_SIGNATURE,
+        JWT,
+        SESSION_CACHED,
+        API_KEY_CACHED,
+        JWT_CACHED,
+    )
 
 
 async def access_token_at_login(tokens: TokenService, db: Database, *, user_id: int) -> str:
@@ -91,6 +109,7 @@ async def auth_methods_app() -> AsyncIterator[AuthBench]:
     """The app, its database filled with one tenant, user, session, API key and token."""
     from authcourse.clock import SystemClock
     from clouddocs.apikeys import ApiKeyGuard, issue_api_key
+    from clouddocs.credential_cache import CredentialCache
     from clouddocs.db import Database, Tenant, User
     from clouddocs.security import unauthorized
     from clouddocs.sessions import SessionManager
@@ -124,6 +143,13 @@ async def auth_methods_app() -> AsyncIterator[AuthBench]:
         )
         token = await access_token_at_login(tokens, db, user_id=1)
         guard = ApiKeyGuard(db, clock=clock, **unreachable_key_limit())
+        # The same checks, each with its own cache: separate objects, so the uncached routes
+        # above stay uncached.
+        cached_sessions = SessionManager(db, clock=clock, cache=CredentialCache(clock=clock))
+        cached_guard = ApiKeyGuard(
+            db, clock=clock, cache=CredentialCache(clock=clock), **unreachable_key_limit()
+        )
+        cached_jwt = require_access_token(tokens, db, CredentialCache(clock=clock))
 
         async def signature_only(
             credentials: Annotated[HTTPAuthorizationCredentials, Depends(HTTPBearer())],
@@ -133,7 +159,7 @@ async def auth_methods_app() -> AsyncIterator[AuthBench]:
             except InvalidToken:  # a malformed or forged token is a 401, never a 500
                 raise unauthorized("invalid_token") from None
 
-        app = FastAPI(title="authcourse bench: one endpoint, six ways in")
+        app = FastAPI(title="authcourse bench: one endpoint, nine ways in")
         body = {"ok": True}
 
         @app.get("/open")
@@ -163,19 +189,32 @@ async def auth_methods_app() -> AsyncIterator[AuthBench]:
         async def api_key_endpoint() -> dict[str, bool]:
             return body
 
+        @app.get("/session-cached", dependencies=[Depends(cached_sessions.require_session)])
+        async def cached_session_endpoint() -> dict[str, bool]:
+            return body
+
+        @app.get("/api-key-cached", dependencies=[Depends(cached_guard.authenticate)])
+        async def cached_api_key_endpoint() -> dict[str, bool]:
+            return body
+
+        @app.get("/jwt-cached", dependencies=[Depends(cached_jwt)])
+        async def cached_jwt_endpoint() -> dict[str, bool]:
+            return body
+
         bearer_token = {"headers": {"Authorization": f"Bearer {token}"}}
+        cookie = {"headers": {"Cookie": f"{sessions.cookie_name}={session_id}"}}
+        api_key = {"headers": {"Authorization": f"Bearer {issued.plaintext}"}}
         calls = {
             AuthBench.BASELINE: HttpCall("GET", "/open"),
             AuthBench.EMPTY_DEPENDENCY: HttpCall("GET", "/empty-dependency"),
-            AuthBench.SESSION: HttpCall(
-                "GET", "/session", {"headers": {"Cookie": f"{sessions.cookie_name}={session_id}"}}
-            ),
-            AuthBench.API_KEY: HttpCall(
-                "GET", "/api-key", {"headers": {"Authorization": f"Bearer {issued.plaintext}"}}
-            ),
+            AuthBench.SESSION: HttpCall("GET", "/session", cookie),
+            AuthBench.API_KEY: HttpCall("GET", "/api-key", api_key),
             AuthBench.JWT_SIGNATURE: HttpCall("GET", "/jwt-signature-only", bearer_token),
             AuthBench.JWT: HttpCall("GET", "/jwt", bearer_token),
+            AuthBench.SESSION_CACHED: HttpCall("GET", "/session-cached", cookie),
+            AuthBench.API_KEY_CACHED: HttpCall("GET", "/api-key-cached", api_key),
+            AuthBench.JWT_CACHED: HttpCall("GET", "/jwt-cached", bearer_token),
         }
-        yield AuthBench(app, calls)
+        yield AuthBench(app, calls, db)
     finally:
         await db.dispose()

@@ -11,6 +11,7 @@ NBVAL  := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 help:
 	@echo "make lab      open the course in JupyterLab"
+	@echo "make doctor   check this machine is ready (Python, .venv/, a kernel, a request)"
 	@echo "make test     run the whole test suite (what CI runs)"
 	@echo "make test-fast  the suite without Jupyter kernels (for authors, under a minute)"
 	@echo "make export   write notebooks/ export cells into src/clouddocs/"
@@ -22,7 +23,7 @@ help:
 
 # (Re)install whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(PYTHON) src/authcourse/doctor.py venv --python $(PYTHON) --venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
@@ -35,7 +36,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 work: $(STAMP)
 	$(BIN)/python -m authcourse work
 
-lab: work
+lab: doctor work
 	$(BIN)/jupyter lab --ServerApp.root_dir=. $(ROOT_FLAG) README.md
 
 lint: $(STAMP)
@@ -82,3 +83,14 @@ audit: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .venv-peer .mypy_cache .ruff_cache
+
+# --- Workshops (issue 25): a setup check, a student release, grading a room ----------------
+.PHONY: doctor
+
+# Send attendees `make doctor` before the day: checks the Python before creating .venv/
+# (recreating a broken or wrong-version one), then that the packages import, a kernel starts
+# and one in-process request succeeds.
+doctor:
+	@$(PYTHON) src/authcourse/doctor.py venv --python $(PYTHON) --venv $(VENV)
+	@$(MAKE) --no-print-directory install
+	@$(BIN)/python -m authcourse.doctor check

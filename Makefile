@@ -17,7 +17,7 @@ help:
 	@echo "make export   write notebooks/ export cells into src/clouddocs/"
 	@echo "make labs     regenerate labs/ from solutions/"
 	@echo "make execute  re-execute notebooks/ and solutions/ so stored outputs are current"
-	@echo "make grade SUBMISSIONS=folder   grade learners' labs (table on screen + grades.csv)"
+	@echo "make grade SUBMISSIONS=folder   grade learners' labs (table, grades.csv, gradebook, feedback)"
 	@echo "make bench    measure the performance budgets (BENCH_ARGS=--notebooks times nbval too)"
 	@echo "make audit    pre-launch security audit (AUDIT_APP=module:app AUDIT_TARGET=module:target)"
 
@@ -63,9 +63,12 @@ labs: $(STAMP)
 execute: $(STAMP)
 	$(BIN)/python -m authcourse execute $(wildcard notebooks/*.ipynb) $(wildcard solutions/*.ipynb)
 
+# SUBMISSIONS is one folder and may contain spaces ("Lab 3"); GRADE_ARGS adds options, e.g.
+# GRADE_ARGS="--exercises 03.1,03.2". Earlier grades.* files are moved aside, never overwritten.
 SUBMISSIONS ?= submissions
 grade: $(STAMP)
-	$(BIN)/python -m authcourse grade $(SUBMISSIONS) --csv grades.csv
+	$(BIN)/python -m authcourse grade "$(SUBMISSIONS)" --csv grades.csv \
+		--gradebook grades.gradebook.csv --feedback grades.feedback $(GRADE_ARGS)
 
 # Timings are measured here, never asserted in tests; exit 1 when a budget is exceeded.
 # Chapter 7's ReBAC scaling (1k, 100k, 1M tuples; ~4 min) rewrites the results file the
@@ -94,3 +97,10 @@ doctor:
 	@$(PYTHON) src/authcourse/doctor.py venv --python $(PYTHON) --venv $(VENV)
 	@$(MAKE) --no-print-directory install
 	@$(BIN)/python -m authcourse.doctor check
+
+# The students' copy for a class repository: no solutions/, no tests/, solution regions
+# stubbed, hidden check cases removed. The instructor grades with this full repository.
+.PHONY: release
+release: $(STAMP)
+	@test -n "$(DEST)" || { echo "usage: make release DEST=folder (new or empty, outside this repository)"; exit 2; }
+	$(BIN)/python -m authcourse.grading.release "$(DEST)"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from authcourse import notebooks
-from authcourse.checks import core
+from authcourse.checks import LEARNER_MIME, core
 from authcourse.checks.runner import CaseResult, ExerciseResult, Status
 from authcourse.grading import processes, runner, scan, workshop
 from authcourse.grading.model import (
@@ -236,7 +236,7 @@ def _grade_into(
         _expect_exercises(row)
         row.note("not a readable notebook (is it really a .ipynb file?)")
         return
-    _identity(row, notebook.metadata)
+    _identity(row, _declared_identity(notebook.metadata, cells))
     sources = [_source(cell) for cell in cells if cell.get("cell_type") == "code"]
     chapter, wrong = _chapter(path, notebook.metadata, sources, wanted)
     row.chapter = chapter
@@ -337,6 +337,21 @@ def _agreed(runs: list[runner.KernelRun]) -> runner.KernelRun:
             first.missing,
         )
     return merged
+
+
+def _declared_identity(metadata: Any, cells: list[Any]) -> Any:
+    """``{"learner": {...}}`` from the notebook's metadata, else from ``check()``'s output."""
+    try:
+        if metadata.get("authcourse", {}).get("learner"):
+            return metadata
+        for cell in reversed(cells):
+            for output in reversed(cell.get("outputs", []) or []):
+                found = (output.get("data") or {}).get(LEARNER_MIME)
+                if isinstance(found, dict):
+                    return {"authcourse": {"learner": found}}
+    except AttributeError:
+        pass
+    return {}
 
 
 def _identity(row: Grade, metadata: Any) -> None:

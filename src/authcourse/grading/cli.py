@@ -51,6 +51,7 @@ def write_workshop_files(rows: Sequence[Grade], args: argparse.Namespace) -> Non
         workshop.write_gradebook(rows, args.gradebook, version=version, when=when)
         outputs.append((args.gradebook, "gradebook"))
     if args.feedback:
+        _keep(args.feedback)
         pages = workshop.write_feedback(rows, args.feedback, version=version, when=when)
         outputs.append((args.feedback, f"{len(pages)} feedback page(s)"))
     for path, what in outputs:

@@ -11,19 +11,20 @@ NBVAL  := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 help:
 	@echo "make lab      open the course in JupyterLab"
+	@echo "make doctor   check this machine is ready (Python, .venv/, a kernel, a request)"
 	@echo "make test     run the whole test suite (what CI runs)"
 	@echo "make test-fast  the suite without Jupyter kernels (for authors, under a minute)"
 	@echo "make test-services  the reference code on throwaway PostgreSQL 15 and Redis servers"
 	@echo "make export   write notebooks/ export cells into src/clouddocs/"
 	@echo "make labs     regenerate labs/ from solutions/"
 	@echo "make execute  re-execute notebooks/ and solutions/ so stored outputs are current"
-	@echo "make grade SUBMISSIONS=folder   grade learners' labs (table on screen + grades.csv)"
+	@echo "make grade SUBMISSIONS=folder   grade learners' labs (table, grades.csv, gradebook, feedback)"
 	@echo "make bench    measure the performance budgets (BENCH_ARGS=--notebooks times nbval too)"
 	@echo "make audit    pre-launch security audit (AUDIT_APP=module:app AUDIT_TARGET=module:target)"
 
 # (Re)install whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(PYTHON) src/authcourse/doctor.py venv --python $(PYTHON) --venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
@@ -36,7 +37,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 work: $(STAMP)
 	$(BIN)/python -m authcourse work
 
-lab: work
+lab: doctor work
 	$(BIN)/jupyter lab --ServerApp.root_dir=. $(ROOT_FLAG) README.md
 
 lint: $(STAMP)
@@ -78,9 +79,12 @@ labs: $(STAMP)
 execute: $(STAMP)
 	$(BIN)/python -m authcourse execute $(wildcard notebooks/*.ipynb) $(wildcard solutions/*.ipynb)
 
+# SUBMISSIONS is one folder and may contain spaces ("Lab 3"); GRADE_ARGS adds options, e.g.
+# GRADE_ARGS="--exercises 03.1,03.2". Earlier grades.* files are moved aside, never overwritten.
 SUBMISSIONS ?= submissions
 grade: $(STAMP)
-	$(BIN)/python -m authcourse grade $(SUBMISSIONS) --csv grades.csv
+	$(BIN)/python -m authcourse grade "$(SUBMISSIONS)" --csv grades.csv \
+		--gradebook grades.gradebook.csv --feedback grades.feedback $(GRADE_ARGS)
 
 # Timings are measured here, never asserted in tests; exit 1 when a budget is exceeded.
 # Chapter 7's ReBAC scaling (1k, 100k, 1M tuples; ~4 min), written to a git-ignored file.
@@ -100,3 +104,21 @@ audit: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .venv-peer .mypy_cache .ruff_cache
+
+# --- Workshops (issue 25): a setup check, a student release, grading a room ----------------
+.PHONY: doctor
+
+# Send attendees `make doctor` before the day: checks the Python before creating .venv/
+# (recreating a broken or wrong-version one), then that the packages import, a kernel starts
+# and one in-process request succeeds.
+doctor:
+	@$(PYTHON) src/authcourse/doctor.py venv --python $(PYTHON) --venv $(VENV)
+	@$(MAKE) --no-print-directory install
+	@$(BIN)/python -m authcourse.doctor check
+
+# The students' copy for a class repository: no solutions/, no tests/, solution regions
+# stubbed, hidden check cases removed. The instructor grades with this full repository.
+.PHONY: release
+release: $(STAMP)
+	@test -n "$(DEST)" || { echo "usage: make release DEST=folder (new or empty, outside this repository)"; exit 2; }
+	$(BIN)/python -m authcourse.grading.release "$(DEST)"

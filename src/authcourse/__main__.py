@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         help="submissions graded at once (default: the number of CPUs)",
     )
     grade_cmd.add_argument("--csv", type=Path, metavar="FILE", help="also write CSV rows to FILE")
+    from authcourse.grading.cli import add_workshop_arguments
+
+    add_workshop_arguments(grade_cmd)
     grade_cmd.add_argument(
         "--json", action="store_true", help="print a JSON list instead of the table"
     )
@@ -128,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "work":
         for copied in labs.copy_to_work(root / "labs", root / "work"):
             print(f"work: copied {notebooks.relative(copied, root)}")
-        print("work: your labs are in work/ (labs/ is regenerated; work/ is yours and never overwritten)")
+        print(
+            "work: your labs are in work/ (labs/ is regenerated; work/ is yours and never overwritten)"
+        )
         return 0
     if args.command == "execute":
         from authcourse.execute import execute_in_place
@@ -155,14 +160,20 @@ def _grade(args: argparse.Namespace) -> int:
 
     try:
         rows = grading.grade_paths(
-            args.paths, chapter=args.chapter, settings=settings, jobs=args.jobs, progress=progress
+            args.paths,
+            chapter=args.chapter,
+            settings=settings,
+            jobs=args.jobs,
+            progress=progress,
+            exercises=args.exercises,
         )
     except grading.GraderError as error:  # the grader itself failed: say why, exit non-zero
         print(f"grade: error: {error}", file=sys.stderr)
         return 2
     print(grading.to_json(rows) if args.json else grading.render_table(rows))
-    if args.csv:
-        grading.write_csv(rows, args.csv)
+    from authcourse.grading.cli import write_workshop_files
+
+    write_workshop_files(rows, args)
     return 0
 
 

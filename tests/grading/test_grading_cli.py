@@ -49,8 +49,8 @@ def test_json_csv_and_exit_code(room: Path, tmp_path: Path) -> None:
     assert rows[0]["exercises"][1] == {"id": "99.2", "score": 1, "max_score": 1,
                                        "status": "passed"}  # fmt: skip
     assert rows[2]["notes"] == ["not a readable notebook (is it really a .ipynb file?)"]
-    table = list(csv.DictReader(grades.open(encoding="utf-8")))
-    assert [(r["learner"], r["99.1"], r["score"]) for r in table] == [
+    table = list(csv.DictReader(grades.open(encoding="utf-8-sig")))
+    assert [(r["learner"], r["ex99.1"], r["score"]) for r in table] == [
         ("alice", "2", "5"), ("bob", "0", "0"), ("carol", "0", "0"), ("dan", "0", "0"),
         ("dan", "2", "5"), ("nobody", "", "0"),
     ]  # fmt: skip

@@ -147,10 +147,12 @@ def test_table_json_and_csv(tmp_path: Path) -> None:
     assert data[1]["exercises"][0]["status"] == "not graded"
     target = tmp_path / "grades.csv"
     grading.write_csv(rows(), target)
-    lines = list(csv.reader(target.open(encoding="utf-8")))
-    assert lines[0] == ["path", "learner", "chapter", "99.1", "99.10", "score", "max_score",
+    lines = list(csv.reader(target.open(encoding="utf-8-sig")))  # with a BOM (spreadsheets)
+    assert target.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert lines[0] == ["path", "id", "learner", "chapter", "ex99.1", "ex99.10", "score",
+                        "max_score", "counted", "graded_at", "checks_version",
                         "notes"]  # fmt: skip
-    assert lines[1][1:] == ["alice", "99", "2", "0.5", "2.5", "3", ""]
+    assert lines[1][1:] == ["", "alice", "ch99", "2", "0.5", "2.5", "3", "yes", "", "", ""]
 
 
 def test_check_on_the_fixture_chapter_passes_the_solution() -> None:

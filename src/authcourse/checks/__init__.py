@@ -7,9 +7,13 @@ callers: the learner's notebook, the instructor's batch grader and the test suit
 from __future__ import annotations
 
 import inspect
+import json
 import os
+import sys
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from authcourse.checks.registry import (
     CheckFailed,
@@ -48,6 +52,12 @@ __all__ = [
 
 STRICT_ENV_VAR = "AUTHCOURSE_STRICT"
 
+#: "Name" or "Name <id>": who the learner is, for the instructor's gradebook (no prompt then).
+LEARNER_ENV_VAR = "AUTHCOURSE_LEARNER"
+#: The MIME type of the output that carries the learner's identity inside a saved notebook.
+LEARNER_MIME = "application/vnd.authcourse.learner+json"
+_identity_shown = False
+
 _hints_shown: defaultdict[str, int] = defaultdict(int)
 
 
@@ -59,6 +69,7 @@ def check(exercise_id: str, namespace: Namespace | None = None) -> Report:
     :func:`run_for_learner`.
     """
     namespace = namespace if namespace is not None else _caller_globals()
+    _identify()
     try:
         found = get_exercise(str(exercise_id))
     except KeyError as error:
@@ -72,6 +83,7 @@ def check(exercise_id: str, namespace: Namespace | None = None) -> Report:
 def check_all(chapter: str, namespace: Namespace | None = None) -> Report:
     """Check every exercise of a chapter (``"03"``) and show the total."""
     namespace = namespace if namespace is not None else _caller_globals()
+    _identify()
     try:
         exercises = chapter_exercises(str(chapter))
     except KeyError as error:
@@ -125,6 +137,74 @@ def hint(exercise_id: str) -> Hint:
     _hints_shown[exercise_id] = shown
     suffix = "" if shown < len(hints) else " (that was the last hint)"
     return Hint(f"Hint {shown}/{len(hints)} for {exercise_id}{suffix}: {hints[shown - 1]}")
+
+
+def _identify() -> None:
+    """At the first check of a session in Jupyter, record who the learner is, in the notebook.
+
+    Asked once (then remembered in ``~/.authcourse-learner.json``, or taken from
+    ``AUTHCOURSE_LEARNER``) and shown as an output that is saved with the notebook, where
+    the grader reads it before any folder or file name. A kernel cannot change the
+    notebook's own metadata (the front end owns it), hence an output. Only where the
+    front end accepts input: nbval, nbclient and the grader never prompt.
+    """
+    global _identity_shown
+    if _identity_shown:
+        return
+    _identity_shown = True
+    kernel = _interactive_kernel()
+    if kernel is None:
+        return
+    try:
+        identity = _known_identity() or _ask_identity()
+    except Exception:  # no input possible after all: grading falls back to file names
+        return
+    if not identity.get("name"):
+        return
+    from IPython.display import display
+
+    shown = identity["name"] + (f" (id {identity['id']})" if identity.get("id") else "")
+    display(  # type: ignore[no-untyped-call]
+        {LEARNER_MIME: identity, "text/plain": f"Checked as {shown}: saved with this notebook."},
+        raw=True,
+    )
+
+
+def _interactive_kernel() -> Any:
+    shell = getattr(sys.modules.get("builtins"), "get_ipython", None)
+    kernel = getattr(shell(), "kernel", None) if callable(shell) else None
+    return kernel if kernel is not None and getattr(kernel, "_allow_stdin", False) else None
+
+
+def _identity_file() -> Path:
+    return Path.home() / ".authcourse-learner.json"
+
+
+def _known_identity() -> dict[str, str] | None:
+    given = os.environ.get(LEARNER_ENV_VAR, "").strip()
+    if given:
+        name, _, rest = given.partition("<")
+        return {"name": name.strip(), "id": rest.rstrip(">").strip()}
+    try:
+        data = json.loads(_identity_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("name"), str):
+        return {"name": data["name"], "id": str(data.get("id", ""))}
+    return None
+
+
+def _ask_identity() -> dict[str, str]:
+    name = input("Your name, as your instructor knows it (Enter to skip): ").strip()[:100]
+    if not name:
+        return {}
+    id = input("Your student id, if your course has one (Enter to skip): ").strip()[:100]
+    identity = {"name": name, "id": id}
+    try:
+        _identity_file().write_text(json.dumps(identity), encoding="utf-8")
+    except OSError:
+        pass  # asked again in the next session: no harm
+    return identity
 
 
 def _caller_globals() -> Namespace:

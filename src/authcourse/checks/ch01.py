@@ -272,6 +272,10 @@ ex3 = exercise(
     "A security-headers middleware",
     points=2,
     needs=("security_headers",),
+    answered_by=(
+        "clouddocs.security.SecurityHeadersMiddleware",
+        "authcourse.checks.ch01_support.security_headers_middleware",
+    ),
     hints=(
         "`response = await call_next(request)`, then set headers on `response.headers` and return it.",
         "HSTS only when `request.url.scheme == 'https'`, with a `max-age` of at least a year "
@@ -385,6 +389,7 @@ ex4 = exercise(
     "A route inventory that finds unprotected endpoints",
     points=3,
     needs=("find_unprotected_routes",),
+    answered_by=("clouddocs.security.unprotected_routes", "clouddocs.security.route_inventory"),
     hints=(
         "`fastapi.routing.iter_route_contexts(app.routes)` lists every route, included routers "
         "expanded; each has `.path`, `.methods` and, for API routes, `.dependant`.",

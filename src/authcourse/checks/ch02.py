@@ -57,6 +57,12 @@ ex1 = exercise(
     "Hash, verify and rehash passwords",
     points=2,
     needs=("hash_password", "verify_password", "needs_rehash"),
+    answered_by=(
+        "clouddocs.passwords.PasswordHasher.hash",
+        "clouddocs.passwords.PasswordHasher.verify",
+        "clouddocs.passwords.PasswordHasher.check",
+        "clouddocs.passwords.PasswordHasher.needs_rehash",
+    ),
     hints=(
         "Build one argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1) and reuse it.",
         "verify raises VerifyMismatchError for a wrong password and InvalidHashError for a"
@@ -160,6 +166,7 @@ ex2 = exercise(
     "A password policy without composition rules",
     points=2,
     needs=("password_problems",),
+    answered_by=("clouddocs.password_policy.PasswordPolicy",),
     hints=(
         "Normalise first: password = unicodedata.normalize('NFKC', password); then measure it.",
         "Return a list of strings; an empty list means the password is acceptable.",
@@ -265,6 +272,7 @@ ex3 = exercise(
     "Start a session with a fresh id at login",
     points=2,
     needs=("start_session",),
+    answered_by=("clouddocs.sessions.SessionManager.start",),
     hints=(
         "secrets.token_urlsafe(32) gives 256 bits in 43 characters.",
         "Store hashlib.sha256(session_id.encode()).hexdigest() as WebSession.id_hash, never the id.",
@@ -352,6 +360,7 @@ ex4 = exercise(
     "A CSRF dependency: session-bound token plus Origin check",
     points=3,
     needs=("csrf_token_for", "verify_csrf"),
+    answered_by=("clouddocs.csrf.csrf_token_for", "clouddocs.csrf.CsrfProtection"),
     hints=(
         "csrf_token_for: hmac.new(session_id.encode(), b'some label', hashlib.sha256), then base64url.",
         "verify_csrf: GET/HEAD/OPTIONS pass; otherwise check Origin first, then the header.",
@@ -444,6 +453,7 @@ ex5 = exercise(
     "Count first: a lockout that parallel guesses cannot slip past",
     points=3,
     needs=("Lockout",),
+    answered_by=("clouddocs.lockout.AccountLockout",),
     hints=(
         "Key every row by email.strip().lower(), in begin_attempt and in record_success.",
         "Create the row with sqlite_insert(LoginThrottle).values(...).on_conflict_do_nothing():"
@@ -552,6 +562,7 @@ ex6 = exercise(
     "An authenticate that does not reveal accounts, and upgrades hashes",
     points=3,
     needs=("authenticate_user",),
+    answered_by=("clouddocs.accounts.authenticate",),
     hints=(
         "Look the user up by email.strip().lower(), then their PasswordCredential; if either"
         " is missing, verify hasher.dummy_hash instead of returning.",

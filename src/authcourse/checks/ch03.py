@@ -47,6 +47,11 @@ ex1 = exercise(
     "Create and verify an access token",
     points=3,
     needs=("issue_access_token", "verify_access_token"),
+    answered_by=(
+        "clouddocs.jwt_tokens.TokenService.issue",
+        "clouddocs.jwt_tokens.TokenService.verify",
+        "clouddocs.jwt_tokens.verify_jwt",
+    ),
     hints=(
         "jwt.encode(claims, secret, algorithm='HS256', headers={'typ': 'at+jwt'}); take iat from"
         " int(clock.time()).",
@@ -177,6 +182,13 @@ ex2 = exercise(
     "Attack then fix: algorithm confusion",
     points=3,
     needs=("forge_with_public_key", "verify_rs256_token"),
+    answered_by=(
+        "authcourse.checks.ch03_support.hand_made",
+        "authcourse.checks.ch03_support.hs256",
+        "authcourse.checks.ch03_support.hmac_with",
+        "clouddocs.jwt_tokens.verify_jwt",
+        "clouddocs.jwt_tokens.TokenService.verify",
+    ),
     hints=(
         "The attack: header {'alg': 'HS256', 'typ': 'at+jwt'}, then HMAC-SHA256 over"
         " 'header.payload' with the PEM bytes as the key; everything base64url without padding.",
@@ -274,6 +286,7 @@ ex6 = exercise(
     "A JWKS verifier with a kid allow-list",
     points=3,
     needs=("verify_with_jwks",),
+    answered_by=("clouddocs.jwks.JwksVerifier", "clouddocs.jwks.keys_from_jwks"),
     hints=(
         "Fetch the key set from the configured JWKS_URL only, then build {kid: jwk} from it.",
         "Refuse any token whose header has jku, jwk, x5u or x5c, even when its kid is known;"

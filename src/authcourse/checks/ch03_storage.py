@@ -41,6 +41,10 @@ ex3 = exercise(
     "Refresh rotation with reuse detection",
     points=3,
     needs=("rotate_refresh",),
+    answered_by=(
+        "clouddocs.refresh_tokens.rotate_refresh",
+        "clouddocs.refresh_tokens.RefreshTokens.rotate",
+    ),
     hints=(
         "Load the RefreshTokenRecord by jti, then its RefreshFamily; refuse unknown, revoked"
         " or expired ones (record.expires_at and family.expires_at are epoch seconds).",
@@ -247,6 +251,11 @@ ex4 = exercise(
     "Log out this device: a jti denylist",
     points=3,
     needs=("deny_token", "authenticate_request", "prune_denylist"),
+    answered_by=(
+        "clouddocs.token_revocation.deny",
+        "clouddocs.token_revocation.prune_denylist",
+        "clouddocs.token_revocation.is_revoked",
+    ),
     hints=(
         "deny_token: session.add(DeniedToken(jti=claims['jti'], expires_at=claims['exp'])),"
         " then commit. If the commit raises IntegrityError the token is already denied:"
@@ -466,6 +475,11 @@ ex5 = exercise(
     "Log out everywhere: the token version",
     points=3,
     needs=("issue_for_user", "log_out_everywhere", "token_is_current"),
+    answered_by=(
+        "clouddocs.token_revocation.bump_token_version",
+        "clouddocs.token_revocation.current_version",
+        "clouddocs.token_revocation.end_all_sessions",
+    ),
     hints=(
         "Read a user's version with select(TokenVersion.version).where(TokenVersion.user_id =="
         " user_id); None (no row yet) means 0. tokens.issue(str(user_id), claims={'ver': ...}).",

@@ -63,6 +63,7 @@ generate = exercise(
     "Generate a recognisable key",
     points=2,
     needs=("generate_key", "has_valid_checksum"),
+    answered_by=("clouddocs.apikeys.generate_api_key", "clouddocs.apikeys.looks_like_api_key"),
     hints=(
         "A key is KEY_PREFIXES[environment] + 22 characters drawn with secrets.choice from "
         "BASE62_ALPHABET + key_checksum(prefix + body).",
@@ -177,6 +178,13 @@ store = exercise(
     "Store a digest, verify by lookup",
     points=3,
     needs=("store_new_key", "verify_key"),
+    answered_by=(
+        "clouddocs.apikeys.issue_api_key",
+        "clouddocs.apikeys.new_key_record",
+        "clouddocs.apikeys.check_api_key",
+        "clouddocs.apikeys.verify_api_key",
+        "clouddocs.apikeys.key_digest",
+    ),
     hints=(
         "Store hashlib.sha256(key.encode()).hexdigest() in ApiKey.digest; return the plaintext.",
         "verify_key: refuse malformed input first, then select(ApiKey).where(ApiKey.digest == …).",
@@ -317,6 +325,7 @@ url = exercise(
     "Attack then fix: keys stay out of URLs",
     points=2,
     needs=("read_api_key",),
+    answered_by=("clouddocs.apikeys.refuse_key_in_url", "clouddocs.apikeys.ApiKeyGuard"),
     hints=(
         "Look at request.query_params.multi_items() before the header: refuse a parameter "
         "named api_key/apikey/key/access_token/token, or any value containing 'cdk_'.",
@@ -396,6 +405,7 @@ scopes = exercise(
     "The scope dependency",
     points=2,
     needs=("require_scope",),
+    answered_by=("clouddocs.apikeys.scope_requirement", "clouddocs.apikeys.ApiKeyGuard"),
     hints=(
         "Return an inner `async def` whose parameter is "
         "`key: Annotated[KeyPrincipal, Depends(authenticate)]`: authentication runs first.",
@@ -475,6 +485,7 @@ rotation = exercise(
     "Rotation with an overlap",
     points=3,
     needs=("rotate_key",),
+    answered_by=("clouddocs.apikeys.rotate_api_key", "authcourse.checks.ch04_support.rotate"),
     hints=(
         "Load the old row with session.get(ApiKey, old_key_id); refuse (LookupError) if it is "
         "missing, revoked, expired or already rotated (rotated_at is set).",
@@ -730,6 +741,14 @@ webhooks = exercise(
     "Attack then fix: signed webhooks",
     points=3,
     needs=("sign_webhook", "WebhookReceiver"),
+    answered_by=(
+        "clouddocs.webhooks.compute_signature",
+        "clouddocs.webhooks.signature_header",
+        "clouddocs.webhooks.parse_signature_header",
+        "clouddocs.webhooks.WebhookVerifier",
+        "clouddocs.webhooks.create_webhook_receiver",
+        "authcourse.checks.ch04_support.reference_header",
+    ),
     hints=(
         "sign_webhook: hmac.new(secret.encode(), f'{timestamp}.{delivery_id}.'.encode() + body, "
         "hashlib.sha256).hexdigest(), returned as f't={timestamp},id={delivery_id},v1={signature}'.",

@@ -45,6 +45,7 @@ validate = exercise(
     "Validate an ID token, claim by claim",
     points=3,
     needs=("validate_id_token",),
+    answered_by=("clouddocs.oidc.validate_id_token",),
     hints=(
         "Read the header with jwt.get_unverified_header, refuse any alg outside "
         "SAFE_ALGORITHMS, pick the JWK whose kid matches and verify with "
@@ -183,6 +184,7 @@ cache = exercise(
     "A JWKS cache: rotation, one download for many, a refetch limit",
     points=3,
     needs=("JwksCache",),
+    answered_by=("clouddocs.oidc.JwksCache",),
     hints=(
         "Keep the keys in a dict by kid. key_for: found → return it. Not found → take an "
         "asyncio.Lock, look again (another task may have downloaded meanwhile), and download "
@@ -291,6 +293,11 @@ provisioning = exercise(
     "Provision by (iss, sub), link only what is proved",
     points=3,
     needs=("provision",),
+    answered_by=(
+        "clouddocs.sso.provision",
+        "clouddocs.sso.user_for_identity",
+        "clouddocs.sso.link_identity",
+    ),
     hints=(
         "Look the (iss, sub) pair up in ExternalIdentity first: a known pair is that user, "
         "whatever the email says today.",
@@ -419,6 +426,7 @@ roles = exercise(
     "Map IdP groups to CloudDocs roles",
     points=1,
     needs=("role_for_groups",),
+    answered_by=("clouddocs.sso.role_for_groups",),
     hints=(
         "Keep the roles the mapping gives for the user's groups (exact names), ignore names "
         "that are not in ROLES, and return the most privileged (ROLES.index) or default.",
@@ -455,6 +463,7 @@ mixup = exercise(
     "Attack then fix: issuer mix-up (RFC 9207)",
     points=3,
     needs=("mix_up_url", "check_authorization_response"),
+    answered_by=("clouddocs.oidc.check_authorization_response",),
     hints=(
         "The attack: keep every query parameter of the URL CloudDocs built for the evil "
         "provider (state, nonce, code_challenge, redirect_uri), but send it to the honest "

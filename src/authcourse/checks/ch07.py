@@ -52,6 +52,7 @@ rbac = exercise(
     "The RBAC dependency",
     points=2,
     needs=("require_permission",),
+    answered_by=("clouddocs.rbac.require_permission", "clouddocs.rbac.has_permission"),
     hints=(
         "Inside, define `async def dependency(member: Annotated[Member, Depends(authenticate)])`, "
         "check `permission in ROLE_PERMISSIONS[member.role]`, and return it.",
@@ -131,6 +132,7 @@ abac = exercise(
     "An ABAC policy with reasons",
     points=3,
     needs=("decide",),
+    answered_by=("clouddocs.abac.decide", "clouddocs.abac.cedar_decide"),
     hints=(
         "One `if` per rule, in the order of the task, each returning Decision(False, rule, reason).",
         "Classification is an IntEnum: `resource.classification > subject.clearance` compares levels.",
@@ -357,6 +359,11 @@ rebac = exercise(
     "ReBAC check: inheritance, nested groups, cycles",
     points=3,
     needs=("has_relation",),
+    answered_by=(
+        "clouddocs.rebac.check",
+        "clouddocs.rebac.explain",
+        "clouddocs.rebac.ClosureIndex",
+    ),
     hints=(
         "Walk nodes (object, relation) from (object, relation) outwards with a queue.",
         "From a node: every subject of every relation in IMPLIED_BY[relation]; a subject "
@@ -472,6 +479,7 @@ listing = exercise(
     "list_objects in SQL",
     points=3,
     needs=("list_objects",),
+    answered_by=("clouddocs.rebac.list_objects", "clouddocs.rebac.list_objects_statement"),
     hints=(
         "Start from the tuples whose subject is the user: SELECT object, relation FROM "
         "relation_tuples WHERE subject = :user AND subject_relation = ''.",
@@ -538,6 +546,11 @@ bola = exercise(
     "BOLA-safe queries",
     points=3,
     needs=("readable_document", "editable_document"),
+    answered_by=(
+        "clouddocs.tenancy.readable_document",
+        "clouddocs.tenancy.documents_of",
+        "clouddocs.tenancy.may_edit",
+    ),
     hints=(
         "select(Document).where(Document.id == document_id, Document.tenant_id == member.tenant_id)",
         "For editable_document add `Document.owner_id == member.user_id` unless the role holds "
@@ -650,6 +663,7 @@ assignment = exercise(
     "Attack then fix: mass assignment",
     points=2,
     needs=("profile_update_model", "update_profile"),
+    answered_by=("clouddocs.tenancy.ProfileUpdate",),
     hints=(
         'model_config = ConfigDict(extra="forbid") refuses fields the model does not declare.',
         "display_name: Annotated[str, Field(min_length=1, max_length=200)]",

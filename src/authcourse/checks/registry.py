@@ -56,6 +56,8 @@ class Case:
     description: str
     run: CaseFunction
     positive: bool = False
+    #: Kept in the instructor's copy only: ``make release`` strips hidden cases.
+    hidden: bool = False
 
 
 @dataclass
@@ -68,18 +70,25 @@ class Exercise:
     needs: tuple[str, ...]
     hints: tuple[str, ...] = ()
     cases: list[Case] = field(default_factory=list)
+    #: The course's own code that answers this exercise ("module.Qualified.name" or the
+    #: object): a learner object that is, wraps or calls one of them scores nothing here.
+    answered_by: tuple[object, ...] = ()
 
     @property
     def chapter(self) -> str:
         return self.id.split(".")[0]
 
     def case(
-        self, description: str, *, positive: bool = False
+        self, description: str, *, positive: bool = False, hidden: bool = False
     ) -> Callable[[CaseFunction], CaseFunction]:
-        """Decorator that registers a case; ``positive=True`` marks a happy-path case."""
+        """Decorator that registers a case; ``positive=True`` marks a happy-path case.
+
+        ``hidden=True`` marks a case kept in the instructor's copy only (in the spirit of
+        nbgrader's hidden tests): it is graded, and ``make release`` removes it.
+        """
 
         def register(run: CaseFunction) -> CaseFunction:
-            self.cases.append(Case(description, run, positive))
+            self.cases.append(Case(description, run, positive, hidden))
             return run
 
         return register
@@ -89,12 +98,24 @@ _REGISTRY: dict[str, Exercise] = {}
 
 
 def exercise(
-    id: str, title: str, *, points: int, needs: tuple[str, ...], hints: tuple[str, ...] = ()
+    id: str,
+    title: str,
+    *,
+    points: int,
+    needs: tuple[str, ...],
+    hints: tuple[str, ...] = (),
+    answered_by: tuple[object, ...] = (),
 ) -> Exercise:
-    """Create and register an exercise. Chapter modules call this at import time."""
+    """Create and register an exercise. Chapter modules call this at import time.
+
+    ``answered_by`` names the course's code that answers the exercise (the reference
+    package, a check helper): see :func:`authcourse.checks.borrowing.borrowed`.
+    """
     if id in _REGISTRY:
         raise ValueError(f"exercise {id} is registered twice")
-    registered = Exercise(id=id, title=title, points=points, needs=needs, hints=hints)
+    registered = Exercise(
+        id=id, title=title, points=points, needs=needs, hints=hints, answered_by=answered_by
+    )
     _REGISTRY[id] = registered
     return registered
 

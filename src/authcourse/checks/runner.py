@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from authcourse.checks import borrowing
 from authcourse.checks.registry import Case, CaseFunction, CheckFailed, Exercise, Namespace
 
 #: A case that takes longer than this is reported as not finished (most likely stuck).
@@ -174,11 +175,24 @@ def missing_names(exercise: Exercise, namespace: Namespace) -> list[str]:
     return [name for name in exercise.needs if name not in namespace]
 
 
+def borrowed_answer(exercise: Exercise, namespace: Namespace) -> ExerciseResult | None:
+    """Every case failed, with the reason, if a needed name is the course's own answer."""
+    found = borrowing.borrowed(exercise, namespace)
+    if not found:
+        return None
+    note = shorten(borrowing.message(found), 2 * MESSAGE_LIMIT)
+    cases = tuple(CaseResult(case.description, Status.FAILED, note) for case in exercise.cases)
+    return ExerciseResult(exercise, cases)
+
+
 def run_exercise(exercise: Exercise, namespace: Namespace) -> ExerciseResult:
     """Run every case of ``exercise`` against the learner's ``namespace``, in this process."""
     missing = missing_names(exercise, namespace)
     if missing:
         return not_started(exercise, missing)
+    borrowed = borrowed_answer(exercise, namespace)
+    if borrowed is not None:
+        return borrowed
     results: list[CaseResult] = []
     for case in exercise.cases:
         if results and results[-1].timed_out:
@@ -209,6 +223,9 @@ def run_exercise_isolated(
     missing = missing_names(exercise, namespace)
     if missing:
         return not_started(exercise, missing)
+    borrowed = borrowed_answer(exercise, namespace)
+    if borrowed is not None:
+        return borrowed
     limit = CASE_TIMEOUT_SECONDS if timeout is None else timeout
     results: list[CaseResult] = []
     while len(results) < len(exercise.cases):

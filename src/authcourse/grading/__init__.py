@@ -17,14 +17,14 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from authcourse import notebooks
-from authcourse.checks import core
+from authcourse.checks import LEARNER_MIME, core
 from authcourse.checks.runner import CaseResult, ExerciseResult, Status
-from authcourse.grading import processes, runner, scan
+from authcourse.grading import processes, runner, scan, workshop
 from authcourse.grading.model import (
     NOT_GRADED,
     CaseScore,
@@ -74,16 +74,37 @@ def discover(paths: Iterable[Path]) -> tuple[list[Submission], list[Grade]]:
             for file, link in files:
                 relative = file.relative_to(path)
                 learner = relative.parts[0] if len(relative.parts) > 1 else file.stem
-                submission = _linked(file, learner, link) if link else Submission(file, learner)
+                lms = workshop.lms_name(file.name)
+                if link:
+                    submission = _linked(file, learner, link)
+                elif lms and len(relative.parts) == 1:  # a flat LMS download
+                    submission = Submission(file, lms.learner, learner_id=lms.learner_id)
+                else:
+                    submission = Submission(file, learner)
                 found.setdefault(os.path.abspath(file), submission)
         elif path.exists():
-            learner = path.stem
-            if notebooks.chapter_of(path) and path.resolve().parent.name:
+            learner, learner_id = path.stem, ""
+            lms = workshop.lms_name(path.name)
+            if lms:
+                learner, learner_id = lms.learner, lms.learner_id
+            elif _file_chapter(path) and path.resolve().parent.name:
                 learner = path.resolve().parent.name  # …/alice/03_jwt.ipynb → alice
-            found.setdefault(os.path.abspath(path), Submission(path, learner))
+            found.setdefault(
+                os.path.abspath(path), Submission(path, learner, learner_id=learner_id)
+            )
         else:
             rows.append(Grade(str(path), path.stem or str(path), notes=["no such file or folder"]))
     return list(found.values()), rows
+
+
+def _file_chapter(path: Path) -> str | None:
+    """The chapter a file name says: ``03_jwt.ipynb``, a Jupyter copy, an LMS download."""
+    lms = workshop.lms_name(path.name)
+    return (
+        notebooks.chapter_of(path)
+        or workshop.copied_chapter(path.name)
+        or (lms.chapter if lms else None)
+    )
 
 
 def _linked(path: Path, learner: str, link: Path) -> Submission:
@@ -114,13 +135,19 @@ def grade_paths(
     settings: Settings | None = None,
     jobs: int | None = None,
     progress: Callable[[Grade], None] | None = None,
+    exercises: Collection[str] | None = None,
 ) -> list[Grade]:
     """Grade every submission under ``paths``, ``jobs`` at a time; rows sorted by learner.
+
+    ``exercises`` grades a subset (a shortened workshop): the others are left out of every
+    row, so maximum scores shrink with them. When a learner has several notebooks for one
+    chapter, one counts (:func:`workshop.choose_counted`); the others are marked.
 
     Raises :class:`GraderError` (and grades nothing more) if the grader itself cannot go on,
     e.g. a submission changed the course's files on disk.
     """
     settings = settings or Settings()
+    subset = _subset(exercises)
     paths = list(paths)
     submissions, rows = discover(paths)
     list(core.all_exercises())  # the checks, in the grader's memory before anything runs
@@ -143,7 +170,24 @@ def grade_paths(
             for future in futures:
                 future.cancel()
             raise
+    if subset is not None:
+        for row in rows:
+            row.exercises = [exercise for exercise in row.exercises if exercise.id in subset]
+    workshop.choose_counted(rows)
     return sorted(rows, key=lambda row: (row.learner, row.path))
+
+
+def _subset(exercises: Collection[str] | None) -> frozenset[str] | None:
+    if exercises is None:
+        return None
+    known = {exercise.id for exercise in core.all_exercises()}
+    unknown = sorted(set(exercises) - known)
+    if unknown or not exercises:
+        raise GraderError(
+            f"--exercises: no exercise {', '.join(unknown) or '(none given)'}; known:"
+            f" {', '.join(sorted(known))}"
+        )
+    return frozenset(exercises)
 
 
 def grade_submission(
@@ -158,7 +202,7 @@ def grade_submission(
     """
     settings = settings or Settings()
     course = course or Course.load((submission.path.resolve().parent,))
-    row = Grade(str(submission.path), submission.learner)
+    row = Grade(str(submission.path), submission.learner, learner_id=submission.learner_id)
     started = time.monotonic()
     try:
         with processes.adopting_orphans():
@@ -192,6 +236,7 @@ def _grade_into(
         _expect_exercises(row)
         row.note("not a readable notebook (is it really a .ipynb file?)")
         return
+    _identity(row, _declared_identity(notebook.metadata, cells))
     sources = [_source(cell) for cell in cells if cell.get("cell_type") == "code"]
     chapter, wrong = _chapter(path, notebook.metadata, sources, wanted)
     row.chapter = chapter
@@ -294,6 +339,46 @@ def _agreed(runs: list[runner.KernelRun]) -> runner.KernelRun:
     return merged
 
 
+def _declared_identity(metadata: Any, cells: list[Any]) -> Any:
+    """``{"learner": {...}}`` from the notebook's metadata, else from ``check()``'s output."""
+    try:
+        if metadata.get("authcourse", {}).get("learner"):
+            return metadata
+        for cell in reversed(cells):
+            for output in reversed(cell.get("outputs", []) or []):
+                found = (output.get("data") or {}).get(LEARNER_MIME)
+                if isinstance(found, dict):
+                    return {"authcourse": {"learner": found}}
+    except AttributeError:
+        pass
+    return {}
+
+
+def _identity(row: Grade, metadata: Any) -> None:
+    """The learner's name and id from the notebook's metadata, before any folder or file name.
+
+    An LMS download's name was given by the LMS, which authenticated the upload: when the
+    two disagree the LMS wins and a note says so (a notebook cannot claim another learner).
+    """
+    try:
+        learner = metadata.get("authcourse", {}).get("learner", {})
+        name, id = learner.get("name"), learner.get("id", "")
+    except AttributeError:
+        return
+    name = name.strip()[:100] if isinstance(name, str) else ""
+    id = str(id).strip()[:100] if isinstance(id, str | int) else ""
+    if not name:
+        return
+    if row.learner_id:  # from the LMS
+        if id != row.learner_id:
+            row.note(
+                f"the notebook says it is {name}'s (id {id or 'none'}); the LMS download says"
+                f" {row.learner} (id {row.learner_id}): graded as the LMS says"
+            )
+        return
+    row.learner, row.learner_id = name, id
+
+
 def _source(cell: Any) -> str:
     source = cell.get("source", "")
     return source if isinstance(source, str) else "".join(source)
@@ -303,7 +388,7 @@ def _chapter(
     path: Path, metadata: Any, sources: Sequence[str], wanted: str | None
 ) -> tuple[str, str]:
     """The chapter to grade as, and a reason when the notebook is another chapter's."""
-    named = notebooks.chapter_of(path)
+    named = _file_chapter(path)
     meta = _normal(metadata.get("authcourse", {}).get("chapter")) if metadata else None
     checked = scan.chapters_checked(sources)
     content = next(iter(checked)) if len(checked) == 1 else None

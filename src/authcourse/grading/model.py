@@ -32,6 +32,8 @@ class Submission:
     learner: str
     #: The symbolic link this notebook was reached through, if any (then it is not graded).
     symlink: str = ""
+    #: The learner's id in the LMS, when the file name carries one.
+    learner_id: str = ""
 
 
 @dataclass
@@ -75,6 +77,10 @@ class Grade:
     notes: list[str] = field(default_factory=list)
     #: Wall-clock seconds spent grading this submission (not part of the JSON).
     seconds: float = 0.0
+    #: The learner's id (LMS file name or the notebook's metadata); "" when unknown.
+    learner_id: str = ""
+    #: False for a learner's other notebooks of a chapter (see ``workshop.choose_counted``).
+    counted: bool = True
 
     @property
     def score(self) -> float:

@@ -45,22 +45,45 @@ def to_json(rows: Sequence[Grade], *, with_cases: bool = False) -> str:
     return json.dumps([row.as_dict(with_cases=with_cases) for row in rows], indent=2)
 
 
-def write_csv(rows: Sequence[Grade], target: Path) -> None:
-    """One CSV row per submission, a column per exercise id."""
+def write_csv(rows: Sequence[Grade], target: Path, *, version: str = "", when: str = "") -> None:
+    """One CSV row per submission, a column per exercise id.
+
+    UTF-8 with a byte-order mark (spreadsheets then read names correctly); chapters are
+    written ``ch03`` and exercise columns ``ex03.1``, so that no spreadsheet turns them into
+    the numbers 3 and 3.1.
+    """
     ids = exercise_ids(rows)
-    with target.open("w", newline="", encoding="utf-8") as stream:
+    with target.open("w", newline="", encoding="utf-8-sig") as stream:
         writer = csv.writer(stream)
-        writer.writerow(["path", "learner", "chapter", *ids, "score", "max_score", "notes"])
+        writer.writerow(
+            [
+                "path",
+                "id",
+                "learner",
+                "chapter",
+                *(f"ex{id}" for id in ids),
+                "score",
+                "max_score",
+                "counted",
+                "graded_at",
+                "checks_version",
+                "notes",
+            ]
+        )
         for row in rows:
             scores = {exercise.id: exercise.score for exercise in row.exercises}
             writer.writerow(
                 [
                     row.path,
+                    row.learner_id,
                     row.learner,
-                    row.chapter,
+                    f"ch{row.chapter}" if row.chapter else "",
                     *(_points(scores[id]) if id in scores else "" for id in ids),
                     _points(row.score),
                     row.max_score,
+                    "yes" if row.counted else "no",
+                    when,
+                    version,
                     "; ".join(row.notes),
                 ]
             )

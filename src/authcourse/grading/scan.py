@@ -93,11 +93,21 @@ def chapters_checked(sources: Iterable[str]) -> set[str]:
     return found
 
 
+#: ``from authcourse.checks import check, hint`` is what README tells learners to write.
+_NAMES = r"(?:check_all|check|hint)(?:\s*,\s*(?:check_all|check|hint))*"
+_FRONT_END_IMPORT = re.compile(
+    rf"^[ \t]*from[ \t]+authcourse(?:\.checks)?[ \t]+import[ \t]+"
+    rf"(?:\(\s*{_NAMES}\s*,?\s*\)|{_NAMES})[ \t]*(?:#[^\n]*)?$",
+    re.MULTILINE,
+)
+
+
 def findings(source: str) -> list[str]:
     """Plain reasons to suspect this cell reaches into the machinery (may be empty)."""
     reasons: list[str] = []
+    plain = _FRONT_END_IMPORT.sub("", source)
     for pattern, reason in _SUSPICIOUS:
-        if pattern.search(source) and reason not in reasons:
+        if pattern.search(plain) and reason not in reasons:
             reasons.append(reason)
     try:
         tree = ast.parse(source)
@@ -120,8 +130,14 @@ def tampering(sources: Iterable[str]) -> list[str]:
 
 
 def _redefined_front_end(tree: ast.AST) -> list[str]:
+    """Names of the front end rebound in the notebook's own namespace.
+
+    Only the cell's top level (including ``if``/``for``/``with``/``try`` blocks) counts: a
+    local variable named ``check`` inside a function or class changes nothing the grader
+    or the learner's ``check(...)`` calls use.
+    """
     names: list[str] = []
-    for node in ast.walk(tree):
+    for node in _top_level_nodes(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             candidates = [node.name]
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
@@ -132,6 +148,21 @@ def _redefined_front_end(tree: ast.AST) -> list[str]:
             continue
         names.extend(name for name in candidates if name in FRONT_END and name not in names)
     return [f"redefines `{name}`" for name in names]
+
+
+def _top_level_nodes(tree: ast.AST) -> Iterable[ast.AST]:
+    """Every node of ``tree`` outside function, lambda and class bodies (their names too)."""
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        yield node
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue  # its name is bound here (yielded above); its body is another scope
+        if isinstance(node, ast.Lambda | ast.ListComp | ast.SetComp | ast.DictComp):
+            continue
+        if isinstance(node, ast.GeneratorExp):
+            continue
+        pending.extend(ast.iter_child_nodes(node))
 
 
 def _module_patches(tree: ast.AST) -> list[str]:

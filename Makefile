@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NBVAL  := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help install lab work test test-fast test-services lint execute export labs grade bench audit clean
+.PHONY: help install doctor lab work test test-fast test-services lint execute export labs grade bench audit release clean
 
 help:
 	@echo "make lab      open the course in JupyterLab"
@@ -106,8 +106,6 @@ clean:
 	rm -rf $(VENV) .venv-peer .mypy_cache .ruff_cache
 
 # --- Workshops (issue 25): a setup check, a student release, grading a room ----------------
-.PHONY: doctor
-
 # Send attendees `make doctor` before the day: checks the Python before creating .venv/
 # (recreating a broken or wrong-version one), then that the packages import, a kernel starts
 # and one in-process request succeeds.
@@ -118,7 +116,6 @@ doctor:
 
 # The students' copy for a class repository: no solutions/, no tests/, solution regions
 # stubbed, hidden check cases removed. The instructor grades with this full repository.
-.PHONY: release
 release: $(STAMP)
 	@test -n "$(DEST)" || { echo "usage: make release DEST=folder (new or empty, outside this repository)"; exit 2; }
 	$(BIN)/python -m authcourse.grading.release "$(DEST)"

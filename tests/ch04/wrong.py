@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from argon2 import PasswordHasher
 from fastapi import Depends, HTTPException, Request, Response
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authcourse.clock import Clock
@@ -478,11 +478,16 @@ async def rotate_read_then_write(
 ) -> str:
     """Checks the row in Python, then writes: two concurrent rotations both pass the check."""
     old = await _active_old_key(session, old_key_id, clock)
+    expires_at = min(as_utc(old.expires_at), clock.now() + overlap)
     new = await issue_api_key(
         session, tenant_id=old.tenant_id, name=old.name, scopes=old.scope_set, clock=clock
     )
-    old.expires_at = min(as_utc(old.expires_at), clock.now() + overlap)
-    old.rotated_at = clock.now()
+    # The write does not repeat the check: nothing stops a second rotation in between.
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == old_key_id)
+        .values(expires_at=expires_at, rotated_at=clock.now())
+    )
     await session.commit()
     return new.plaintext
 

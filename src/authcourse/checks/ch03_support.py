@@ -5,7 +5,6 @@ The cases themselves live in ``ch03`` (verifying tokens: 03.1, 03.2, 03.6) and
 ``ch03_storage`` (server-side state: 03.3, 03.4, 03.5).
 """
 
-import asyncio
 import base64
 import contextlib
 import functools
@@ -16,18 +15,17 @@ import json
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import jwt
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from authcourse.checks import CheckFailed, expect
 from authcourse.checks.core import Namespace
+from authcourse.checks.racing import TakingTurnsSession, file_database, racing_sessions
 from authcourse.clock import FrozenClock
 from clouddocs.db import Database, Tenant, User
 from clouddocs.jwt_tokens import (
@@ -225,38 +223,6 @@ async def users_db(*emails: str) -> AsyncIterator[tuple[Database, list[int]]]:
         await db.dispose()
 
 
-class TakingTurnsSession(AsyncSession):
-    """Lets the other request run after each statement and before each commit.
-
-    Two calls started together with ``asyncio.gather`` then interleave the way two requests
-    on two servers can: both read before either writes.
-    """
-
-    async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        result = await super().execute(*args, **kwargs)
-        await asyncio.sleep(0.01)
-        return result
-
-    async def get(self, *args: Any, **kwargs: Any) -> Any:
-        found = await super().get(*args, **kwargs)
-        await asyncio.sleep(0.01)
-        return found
-
-    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
-        found = await super().scalar(*args, **kwargs)
-        await asyncio.sleep(0.01)
-        return found
-
-    async def scalars(self, *args: Any, **kwargs: Any) -> Any:
-        found = await super().scalars(*args, **kwargs)
-        await asyncio.sleep(0.01)
-        return found
-
-    async def commit(self) -> None:
-        await asyncio.sleep(0.01)
-        await super().commit()
-
-
 @contextlib.asynccontextmanager
 async def racing_db(
     *emails: str, autocommit: bool = False
@@ -270,20 +236,9 @@ async def racing_db(
     UPDATEs that both match no row and then both INSERT.
     """
     with tempfile.TemporaryDirectory() as folder:
-        db = Database(f"sqlite+aiosqlite:///{Path(folder) / 'race.db'}")
-        # A throwaway file: no fsync (ten times faster here); locking works as ever.
-        event.listen(db.engine.sync_engine, "connect", _no_fsync)
-        try:
+        async with file_database(folder) as db:
             user_ids = await _seed(db, emails)
-            engine = (
-                db.engine.execution_options(isolation_level="AUTOCOMMIT")
-                if autocommit
-                else db.engine
-            )
-            sessions = async_sessionmaker(engine, class_=TakingTurnsSession, expire_on_commit=False)
-            yield db, sessions, user_ids
-        finally:
-            await db.dispose()
+            yield db, racing_sessions(db, autocommit=autocommit), user_ids
 
 
 def unfinished_first(outcomes: Sequence[Any]) -> Sequence[Any]:
@@ -293,13 +248,6 @@ def unfinished_first(outcomes: Sequence[Any]) -> Sequence[Any]:
         if isinstance(outcome, NotImplementedError):
             raise outcome
     return outcomes
-
-
-def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA synchronous=OFF")
-    cursor.execute("PRAGMA journal_mode=MEMORY")
-    cursor.close()
 
 
 def token_service() -> TokenService:

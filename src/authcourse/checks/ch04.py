@@ -41,6 +41,7 @@ from authcourse.checks.ch04_support import (
     url_app,
 )
 from authcourse.checks.core import CheckFailed, Namespace
+from authcourse.checks.racing import file_database, racing_sessions
 from authcourse.client import asgi_client
 from authcourse.clock import FrozenClock
 from clouddocs.apikeys import (
@@ -51,7 +52,7 @@ from clouddocs.apikeys import (
     looks_like_api_key,
     verify_api_key,
 )
-from clouddocs.db import Database, Tenant
+from clouddocs.db import Tenant
 
 # --------------------------------------------------------------------------- helpers
 
@@ -600,11 +601,11 @@ async def _(ns: Namespace) -> None:
 @rotation.case("two rotations of one key at the same time: exactly one succeeds")
 async def _(ns: Namespace) -> None:
     clock = FrozenClock()
-    # A file, not :memory: — the in-memory database shares one connection, so concurrent
-    # sessions would share one transaction and the race could not happen.
+    # A SQLite file (the in-memory database is one shared connection) and two sessions that
+    # take turns statement by statement, each statement its own transaction: both read the
+    # key before either writes, as two requests on two servers can (checks/racing.py).
     with tempfile.TemporaryDirectory() as folder:
-        db = Database(f"sqlite+aiosqlite:///{folder}/race.db")
-        try:
+        async with file_database(folder) as db:
             await db.create_all()
             async with db.sessions() as session:
                 tenant = Tenant(name="Race Corp")
@@ -612,10 +613,11 @@ async def _(ns: Namespace) -> None:
                 await session.commit()
                 tenant_id = tenant.id
             _, old_id = await issue(db, tenant_id, clock)
+            racing = racing_sessions(db, autocommit=True)
 
             async def attempt() -> str:
                 try:
-                    async with db.sessions() as session:
+                    async with racing() as session:
                         await coroutine_function(ns, "rotate_key")(session, old_id, clock, OVERLAP)
                 except LookupError:
                     return "LookupError"
@@ -623,8 +625,6 @@ async def _(ns: Namespace) -> None:
 
             outcomes = await asyncio.gather(attempt(), attempt())
             rows = await stored_rows(db)
-        finally:
-            await db.dispose()
     expect(
         sorted(outcomes) == ["LookupError", "successor"] and len(rows) == 2,
         "two rotate_key calls on the same key at the same moment (asyncio.gather, SQLite file)",

@@ -1,8 +1,9 @@
 """authcourse: the toolkit around the FastAPI Auth, Hands-On course.
 
 The lesson itself lives in the notebooks and in ``clouddocs``; this package is the
-infrastructure: in-process clients, exchange rendering, the clock, exercise checks,
-the grader, the identity provider, TLS helpers and the security audit.
+infrastructure: in-process clients (``client``), exchange rendering (``show``), the
+clock, exercise checks (``checks``), the batch grader (``grading``), the lab and export
+generators, the in-process identity provider (``idp``) and timing helpers (``bench``).
 """
 
 from __future__ import annotations

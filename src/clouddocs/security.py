@@ -8,7 +8,10 @@
 - ``bearer_auth``: a dependency factory that turns any token verifier into a
   ``Depends``-able "who is calling?" check.
 - ``not_permitted`` / ``not_found``: 403, or 404 when policy hides that a resource exists.
-- ``SecurityHeadersMiddleware`` and ``add_cors``: the transport-layer headers.
+- ``harden``: one call per app factory: ``SecurityHeadersMiddleware`` (HSTS over HTTPS only,
+  nosniff, no framing, no referrer, ``no-store`` on credentialed responses),
+  ``BodyLimitMiddleware`` (413 past 1 MiB) and ``hide_rejected_input`` (422s that never
+  echo the value sent). ``add_cors``: explicit HTTPS origins only.
 - ``route_inventory`` / ``unprotected_routes``: every route that no auth dependency guards.
 """
 
@@ -165,18 +168,29 @@ HSTS_MAX_AGE_SECONDS = 63_072_000
 #: custom API-key headers: for those, only ``no-store`` keeps the response private.
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 
+#: On every response: never sniffed, never framed (RFC 7034 and CSP ``frame-ancestors``),
+#: no referrer. A value the app sets itself (its own CSP, say) is kept.
+BASELINE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+
 
 class SecurityHeadersMiddleware:
     """Adds the transport-layer headers every CloudDocs response needs.
 
-    - ``Strict-Transport-Security``: browsers use HTTPS only for this host from now on.
-    - ``X-Content-Type-Options: nosniff``: a JSON body is never run as a script.
+    - ``Strict-Transport-Security`` on responses to HTTPS requests only: RFC 6797 §7.2
+      forbids it over plain HTTP, where anyone on the path could strip or forge it.
+    - ``BASELINE_HEADERS`` on every response.
     - ``Cache-Control: no-store`` on anything touching credentials: requests that carry
       one of ``credential_headers`` (pass your own if your API-key header has another
-      name), responses that set a cookie, and 401/403 answers, so no shared cache or back
-      button keeps a copy.
+      name), responses that set a cookie, and 401/403 answers. Anonymous requests get no
+      ``Cache-Control`` from here, so public responses stay cacheable.
 
-    A plain ASGI middleware (not ``BaseHTTPMiddleware``): cheaper, and it never buffers.
+    A plain ASGI middleware (not ``BaseHTTPMiddleware``): no extra task per request, and
+    it never buffers a streamed body.
     """
 
     def __init__(
@@ -197,13 +211,18 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # The scheme the server saw (ASGI's default is "http"). Behind a TLS-terminating
+        # proxy it is "https" only if the server trusts the proxy's X-Forwarded-Proto.
+        over_https = scope.get("scheme") == "https"
         carries_credentials = any(name in self.credential_headers for name, _ in scope["headers"])
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers["Strict-Transport-Security"] = self.hsts
-                headers["X-Content-Type-Options"] = "nosniff"
+                if over_https:
+                    headers["Strict-Transport-Security"] = self.hsts
+                for name, value in BASELINE_HEADERS.items():
+                    headers.setdefault(name, value)
                 answers_credentials = "set-cookie" in headers or message["status"] in (401, 403)
                 if carries_credentials or answers_credentials:
                     headers["Cache-Control"] = "no-store"
@@ -248,6 +267,182 @@ async def validation_error_without_input(request: Request, error: Exception) -> 
 def hide_rejected_input(app: FastAPI) -> None:
     """Make ``validation_error_without_input`` the app's answer to invalid requests."""
     app.add_exception_handler(RequestValidationError, validation_error_without_input)
+
+
+import json
+
+#: The largest request body a CloudDocs app reads (nginx's default client_max_body_size).
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    """Raised into the app when the body it is reading passes the limit."""
+
+
+def _declared_length(scope: Scope) -> int:
+    # A malformed Content-Length never reaches an app through a real server (it answers
+    # 400 itself); here it counts as 0 and the streamed count still applies.
+    lengths = [value for name, value in scope["headers"] if name == b"content-length"]
+    return max((int(value) for value in lengths if value.isdigit()), default=0)
+
+
+async def send_too_large(send: Send, max_body_bytes: int) -> None:
+    """The 413 (RFC 9110 §15.5.14): a small JSON body that names the limit."""
+    body = json.dumps({"detail": f"Request body larger than {max_body_bytes} bytes"})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body.encode()})
+
+
+class BodyLimitMiddleware:
+    """Answers ``413`` to a request body over ``max_body_bytes``, without reading the rest.
+
+    A declared ``Content-Length`` over the limit is refused before the app runs. A body
+    sent without one (chunked), or longer than it claimed, is counted as the app reads
+    it: the read that crosses the limit raises ``BodyTooLarge`` inside the app, and the
+    client gets the 413 instead of whatever the app made of the interrupted read.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        if max_body_bytes < 0:
+            raise ValueError("max_body_bytes must not be negative")
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if _declared_length(scope) > self.max_body_bytes:
+            await send_too_large(send, self.max_body_bytes)  # the body is never read
+            return
+        received = 0
+        too_large = response_started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, too_large
+            if too_large:  # the app read on after the refusal: give it nothing more
+                raise BodyTooLarge()
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    too_large = True
+                    raise BodyTooLarge()
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal response_started
+            if too_large and not response_started:
+                return  # the app's answer to the broken read (often a 400) is dropped
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not too_large or response_started:
+                raise
+        if too_large and not response_started:
+            await send_too_large(send, self.max_body_bytes)
+
+
+def harden(
+    app: FastAPI,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    credential_headers: Collection[str] = CREDENTIAL_HEADERS,
+    hsts_max_age: int = HSTS_MAX_AGE_SECONDS,
+) -> FastAPI:
+    """Install CloudDocs' baseline protections on ``app`` and return it.
+
+    - ``SecurityHeadersMiddleware``: HSTS over HTTPS only, ``BASELINE_HEADERS``, and
+      ``no-store`` on every response to a credentialed request or that sets a cookie;
+    - ``BodyLimitMiddleware``: ``413`` past ``max_body_bytes``, declared or streamed;
+    - ``hide_rejected_input``: a ``422`` names the field, never echoes the value;
+    - in OpenAPI, the ``413`` on every operation that takes a body and the ``401`` (with
+      its ``WWW-Authenticate`` header) on every operation that declares a security scheme.
+
+    Call it in the app factory, before the app serves a request (Starlette refuses new
+    middleware after that). A second call with the same settings changes nothing.
+    """
+    settings = (max_body_bytes, frozenset(h.lower() for h in credential_headers), hsts_max_age)
+    installed = getattr(app.state, "clouddocs_hardening", None)
+    if installed is not None:
+        if installed != settings:
+            raise ValueError("harden() already ran on this app with other settings")
+        return app
+    app.state.clouddocs_hardening = settings
+    # The last middleware added runs outermost: the headers go on every response, 413s too.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts_max_age=hsts_max_age,
+        credential_headers=credential_headers,
+    )
+    hide_rejected_input(app)
+    declare_baseline_responses(app, max_body_bytes)
+    return app
+
+
+from typing import Any
+
+
+def _json_detail(description: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"detail": {"type": "string"}},
+                    "required": ["detail"],
+                }
+            }
+        },
+    }
+    if headers:
+        response["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+    return response
+
+
+def declare_baseline_responses(app: FastAPI, max_body_bytes: int) -> None:
+    """Declare, once the schema is built, the 413 and 401 that ``harden`` makes possible.
+
+    A response an operation already declares is kept as it is.
+    """
+    build_schema = app.openapi
+    too_large = _json_detail(f"Request body larger than {max_body_bytes} bytes")
+    not_authenticated = _json_detail(
+        "Missing or invalid credentials",
+        {"WWW-Authenticate": "How to authenticate (RFC 6750 §3), e.g. Bearer realm=..."},
+    )
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:  # built once, then cached by FastAPI
+            for operations in build_schema().get("paths", {}).values():
+                for operation in operations.values():
+                    if not isinstance(operation, dict):
+                        continue
+                    responses = operation.setdefault("responses", {})
+                    if "requestBody" in operation:
+                        responses.setdefault("413", too_large)
+                    if operation.get("security"):
+                        responses.setdefault("401", not_authenticated)
+        return build_schema()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 from collections.abc import Collection, Iterator, Sequence

@@ -1,0 +1,96 @@
+"""environment.yml (conda, Binder) adds nothing to pyproject.toml (DESIGN §3).
+
+The file pins Python and pip-installs this repository with its ``dev`` extra, so conda,
+Binder and plain pip end up with the same packages: the ones pyproject.toml declares. A
+dependency written into environment.yml would be a second list that drifts.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _top_level_sections(text: str) -> dict[str, list[str]]:
+    """environment.yml's top-level keys and the content lines under each (comments dropped).
+
+    A deliberately small reader: the file is four keys deep at most, and the test must not
+    depend on a YAML library that pyproject.toml does not declare.
+    """
+    sections: dict[str, list[str]] = {}
+    current = ""
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
+        if not line:
+            continue
+        if not line[0].isspace():
+            key, _, value = line.partition(":")
+            current = key.strip()
+            sections[current] = [value.strip()] if value.strip() else []
+        else:
+            sections[current].append(line.strip())
+    return sections
+
+
+def _environment() -> dict[str, list[str]]:
+    return _top_level_sections((ROOT / "environment.yml").read_text(encoding="utf-8"))
+
+
+def _project() -> dict[str, object]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]  # type: ignore[no-any-return]
+
+
+def test_only_python_and_pip_come_from_conda() -> None:
+    dependencies = _environment()["dependencies"]
+    conda_packages = [
+        item.removeprefix("- ")
+        for item in dependencies
+        if item.startswith("- ") and not item.startswith("- -") and item != "- pip:"
+    ]
+    assert conda_packages == ["python=3.11", "pip"], conda_packages
+
+
+def test_pip_installs_this_repository_with_its_dev_extra_and_nothing_else() -> None:
+    dependencies = _environment()["dependencies"]
+    assert "- pip:" in dependencies
+    pip_items = dependencies[dependencies.index("- pip:") + 1 :]
+    assert pip_items == ["- -e .[dev]"], pip_items
+
+
+def test_the_pinned_python_is_one_pyproject_accepts() -> None:
+    (pin,) = [item for item in _environment()["dependencies"] if item.startswith("- python=")]
+    major, minor = (int(part) for part in pin.removeprefix("- python=").split(".")[:2])
+    requires = str(_project()["requires-python"])
+    lower = re.search(r">=\s*3\.(\d+)", requires)
+    upper = re.search(r"<\s*3\.(\d+)", requires)
+    assert major == 3 and lower is not None and minor >= int(lower.group(1)), requires
+    assert upper is None or minor < int(upper.group(1)), requires
+
+
+def test_the_dev_extra_exists_and_the_install_brings_the_test_tools() -> None:
+    # `-e .[dev]` installs the main dependencies plus the dev extra: the suite's tools.
+    project = _project()
+    extras = project["optional-dependencies"]
+    assert isinstance(extras, dict) and "dev" in extras
+    requirements = [*project["dependencies"], *extras["dev"]]  # type: ignore[misc]
+    names = {re.split(r"[<>=\[ ;]", requirement, maxsplit=1)[0] for requirement in requirements}
+    assert {"pytest", "nbval", "ruff", "mypy"} <= names, names
+
+
+def test_the_reader_sees_a_declared_dependency() -> None:
+    # The checks above are only worth something if a dependency added to the file shows up.
+    tampered = _top_level_sections(
+        "name: x\ndependencies:\n  - python=3.11\n  - numpy  # sneaked in\n  - pip\n"
+        "  - pip:\n      - -e .[dev]\n      - requests\n"
+    )
+    assert tampered["dependencies"] == [
+        "- python=3.11",
+        "- numpy",
+        "- pip",
+        "- pip:",
+        "- -e .[dev]",
+        "- requests",
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ import jwt
 import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
+from joserfc.jwk import RSAKey
 
 from authcourse.client import asgi_client
 from authcourse.clock import FrozenClock
@@ -22,14 +24,48 @@ from authcourse.idp import IdentityProvider, sign_in
 ISSUER = "https://idp.test"
 CALLBACK = "https://clouddocs.test/auth/callback"
 SPA_CALLBACK = "https://clouddocs.test/spa/callback"
+SIGNED_OUT = "https://clouddocs.test/signed-out"
 WEB_SECRET = "web-secret-0123456789"
 SYNC_SECRET = "sync-secret-0123456789"
+API = "https://api.clouddocs.test"
+API_SECRET = "api-secret-0123456789"
+DEMO_SECRET = "demo-secret-0123456789"
 PASSWORD = "correct horse battery staple"
 
 
-def make_provider(issuer: str = ISSUER, clock: FrozenClock | None = None) -> IdentityProvider:
-    """A provider set up like the course's: alice, a web app, an SPA and a back-end service."""
-    idp = IdentityProvider(issuer=issuer, clock=clock)
+# Generating an RSA key costs ~80 ms and dominated this suite's run time. Tests draw keys
+# round-robin from a pool instead: each of the first POOL_SIZE draws generates a real key,
+# later draws reuse them. No test uses more than a few keys, so the keys within one test
+# (two providers, a rotation) are always distinct, which is all the tests rely on.
+POOL_SIZE = 8
+_key_pool: list[RSAKey] = []
+_draws = itertools.count()
+_generate_key = RSAKey.generate_key
+
+
+def _pooled_key(
+    key_size: int, parameters: Any = None, private: bool = True, auto_kid: bool = False
+) -> RSAKey:
+    index = next(_draws) % POOL_SIZE
+    if index == len(_key_pool):
+        _key_pool.append(
+            _generate_key(key_size, parameters=parameters, private=private, auto_kid=auto_kid)
+        )
+    return _key_pool[index]
+
+
+@pytest.fixture(autouse=True)
+def _reuse_signing_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("authcourse.idp.keys.RSAKey.generate_key", _pooled_key)
+
+
+def make_provider(
+    issuer: str = ISSUER, clock: FrozenClock | None = None, **options: Any
+) -> IdentityProvider:
+    """A provider set up like the course's: alice, a web app, an SPA, a back-end service,
+    the CloudDocs API as a resource server, and the no-PKCE demonstration client."""
+    idp = IdentityProvider(issuer=issuer, clock=clock, **options)
+    idp.add_resource_server(API, client_id="docs-api", secret=API_SECRET)
     idp.add_user(
         "alice",
         PASSWORD,
@@ -45,10 +81,24 @@ def make_provider(issuer: str = ISSUER, clock: FrozenClock | None = None) -> Ide
         redirect_uris=[CALLBACK],
         grant_types=["authorization_code", "refresh_token"],
         scope="openid profile email",
+        resources=[API],
+        post_logout_redirect_uris=[SIGNED_OUT],
     )
-    idp.add_client("clouddocs-spa", redirect_uris=[SPA_CALLBACK])
+    idp.add_client("clouddocs-spa", redirect_uris=[SPA_CALLBACK], resources=[API])
     idp.add_client(
-        "sync-service", secret=SYNC_SECRET, grant_types=["client_credentials"], scope="docs:read"
+        "sync-service",
+        secret=SYNC_SECRET,
+        grant_types=["client_credentials"],
+        scope="docs:read",
+        default_resource=API,
+    )
+    # Chapter 5's stolen-code demonstration: the only client allowed to skip PKCE.
+    idp.add_client(
+        "legacy-web",
+        secret=DEMO_SECRET,
+        redirect_uris=[CALLBACK],
+        pkce_required=False,
+        insecure_demo=True,
     )
     return idp
 
@@ -85,6 +135,13 @@ def web_client(idp: IdentityProvider) -> AsyncOAuth2Client:
     )
 
 
+def demo_client(idp: IdentityProvider) -> AsyncOAuth2Client:
+    """The client registered with ``pkce_required=False, insecure_demo=True``."""
+    return relying_party(
+        idp, "legacy-web", client_secret=DEMO_SECRET, redirect_uri=CALLBACK, scope="openid"
+    )
+
+
 def spa_client(idp: IdentityProvider) -> AsyncOAuth2Client:
     return relying_party(
         idp,
@@ -115,15 +172,20 @@ async def authorize(
     *,
     pkce: bool = True,
     password: str = PASSWORD,
+    **parameters: str,
 ) -> Authorization:
-    """Run the front-channel half of the code flow: authorization URL, login, callback."""
+    """Run the front-channel half of the code flow: authorization URL, login, consent,
+    callback. ``parameters`` go into the authorization request (``resource=...``, say)."""
     verifier = generate_token(48) if pkce else None
     nonce = generate_token(16)
     url, state = rp.create_authorization_url(
-        ISSUER + "/authorize", code_verifier=verifier, nonce=nonce
+        ISSUER + "/authorize", code_verifier=verifier, nonce=nonce, **parameters
     )
     response = await sign_in(user_agent, url, username="alice", password=password)
-    assert response.status_code == 303, response.text
+    # 303 after a form post; 302 when the provider's session and a remembered consent
+    # let the request straight through.
+    assert response.status_code in (302, 303), response.text
+    assert "code=" in response.headers["location"]
     return Authorization(response.headers["location"], state, verifier, nonce)
 
 

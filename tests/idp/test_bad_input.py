@@ -10,7 +10,10 @@ import pytest
 from authcourse.client import asgi_client
 from authcourse.idp import IdentityProvider
 
-from .conftest import CALLBACK, ISSUER, SYNC_SECRET, basic_auth, make_provider
+from .conftest import API_SECRET, CALLBACK, ISSUER, SYNC_SECRET, basic_auth, make_provider
+
+SYNC = basic_auth("sync-service", SYNC_SECRET)
+RESOURCE_SERVER = basic_auth("docs-api", API_SECRET)
 
 pytestmark = pytest.mark.anyio
 
@@ -150,10 +153,8 @@ async def test_missing_or_unsupported_token_parameters(
 
 async def test_revocation_and_introspection_need_a_token_parameter(idp: IdentityProvider) -> None:
     async with asgi_client(idp.app, base_url=ISSUER) as client:
-        for path in ("/revoke", "/introspect"):
-            response = await client.post(
-                path, data={}, headers=basic_auth("sync-service", SYNC_SECRET)
-            )
+        for path, caller in (("/revoke", SYNC), ("/introspect", RESOURCE_SERVER)):
+            response = await client.post(path, data={}, headers=caller)
             assert response.status_code == 400
             assert response.json()["error"] == "invalid_request"
 
@@ -190,3 +191,38 @@ async def test_repeated_parameters_are_refused(
     assert page.status_code == 400 and "location" not in page.headers
     assert token.status_code == 400
     assert token.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+@pytest.mark.parametrize(
+    "name", ["id_token_hint", "post_logout_redirect_uri", "client_id", "state", "csrf_token"]
+)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_hostile_values_at_the_logout_endpoint(
+    user_agent: httpx2.AsyncClient, method: str, name: str, value: str
+) -> None:
+    # Never a 500, never a redirect: no redirect URI here is registered with a valid hint.
+    parameters = {"post_logout_redirect_uri": "https://attacker.test/", name: value}
+    if method == "GET":
+        response = await user_agent.get("/logout", params=parameters)
+    else:
+        response = await user_agent.post("/logout", data=parameters | {"logout": "yes"})
+    assert response.status_code in (200, 400)
+    assert "location" not in response.headers
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+@pytest.mark.parametrize("name", ["username", "password", "csrf_token", "consent", "max_age"])
+async def test_hostile_values_in_the_sign_in_form(
+    user_agent: httpx2.AsyncClient, name: str, value: str
+) -> None:
+    parameters = {
+        "response_type": "code",
+        "client_id": "clouddocs-web",
+        "redirect_uri": CALLBACK,
+        "code_challenge": "x" * 43,
+        "code_challenge_method": "S256",
+    }
+    response = await user_agent.post("/authorize", data=parameters | {name: value})
+    assert response.status_code in (200, 302, 303, 400, 401, 403)
+    assert_safe_redirect(response)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import httpx2
 import jwt
 import pytest
+from authlib.common.security import generate_token
 
 from authcourse.client import asgi_client
-from authcourse.idp import IdentityProvider, parse_login_form
+from authcourse.idp import IdentityProvider, parse_login_form, submit_form
 
 from .conftest import (
+    API,
+    API_SECRET,
     CALLBACK,
     ISSUER,
     SYNC_SECRET,
@@ -126,7 +129,7 @@ async def test_client_credentials_grant_issues_a_jwt_access_token(idp: IdentityP
         token["access_token"],
         jwks[header["kid"]].key,
         algorithms=["RS256"],
-        audience="sync-service",
+        audience=API,  # the client's registered default resource (RFC 9068 §3)
         issuer=ISSUER,
         options={"require": ["exp", "iat", "jti", "sub", "scope"]},
     )
@@ -171,12 +174,15 @@ async def test_revoking_a_refresh_token_revokes_the_whole_grant(
             ISSUER + "/revoke", token=token["refresh_token"], token_type_hint="refresh_token"
         )
         userinfo = await rp.get(ISSUER + "/userinfo")
-        introspection = await rp.introspect_token(
-            ISSUER + "/introspect", token=token["refresh_token"]
+    async with asgi_client(idp.app, base_url=ISSUER) as client:
+        refresh = await client.post(
+            "/token",
+            data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
+            auth=("clouddocs-web", WEB_SECRET),
         )
 
     assert userinfo.status_code == 401  # RFC 7009 §2.1: access tokens of the grant go too
-    assert introspection.json() == {"active": False}
+    assert refresh.json()["error"] == "invalid_grant"
 
 
 async def test_public_client_can_revoke_its_own_token(
@@ -194,8 +200,8 @@ async def test_introspection_describes_an_active_token(
     idp: IdentityProvider, user_agent: httpx2.AsyncClient
 ) -> None:
     async with web_client(idp) as rp:
-        token = await exchange(rp, await authorize(user_agent, rp))
-    resource_server = relying_party(idp, "sync-service", client_secret=SYNC_SECRET)
+        token = await exchange(rp, await authorize(user_agent, rp, resource=API))
+    resource_server = relying_party(idp, "docs-api", client_secret=API_SECRET)
     async with resource_server:
         response = await resource_server.introspect_token(
             ISSUER + "/introspect", token=token["access_token"]
@@ -209,6 +215,7 @@ async def test_introspection_describes_an_active_token(
     assert body["client_id"] == "clouddocs-web"
     assert body["scope"] == "openid profile email"
     assert body["iss"] == ISSUER
+    assert body["aud"] == API
     assert body["token_type"] == "Bearer"
     assert unknown.json() == {"active": False}
 
@@ -237,13 +244,25 @@ async def test_userinfo_accepts_post_and_rejects_missing_token(
     assert missing.headers["www-authenticate"] == "Bearer"  # RFC 6750 §3.1: no error code
 
 
-async def test_client_credentials_token_has_no_userinfo(idp: IdentityProvider) -> None:
+@pytest.mark.parametrize(
+    ("resource", "status", "error"),
+    [
+        # The token's default audience is the API: /userinfo is another resource.
+        (None, 401, "invalid_token"),
+        # Addressed to /userinfo on purpose, it still lacks the openid scope.
+        (ISSUER + "/userinfo", 403, "insufficient_scope"),
+    ],
+)
+async def test_client_credentials_token_has_no_userinfo(
+    idp: IdentityProvider, resource: str | None, status: int, error: str
+) -> None:
     rp = relying_party(idp, "sync-service", client_secret=SYNC_SECRET, scope="docs:read")
+    extra = {"resource": resource} if resource else {}
     async with rp:
-        await rp.fetch_token(ISSUER + "/token", grant_type="client_credentials")
+        await rp.fetch_token(ISSUER + "/token", grant_type="client_credentials", **extra)
         response = await rp.get(ISSUER + "/userinfo")
-    assert response.status_code == 403  # the token lacks the openid scope
-    assert "insufficient_scope" in response.headers["www-authenticate"]
+    assert response.status_code == status
+    assert error in response.headers["www-authenticate"]
 
 
 async def test_login_form_carries_the_request_and_escapes_it(
@@ -251,7 +270,9 @@ async def test_login_form_carries_the_request_and_escapes_it(
 ) -> None:
     hostile_state = '"><script>alert(1)</script>'
     async with web_client(idp) as rp:
-        url, _ = rp.create_authorization_url(ISSUER + "/authorize", state=hostile_state)
+        url, _ = rp.create_authorization_url(
+            ISSUER + "/authorize", state=hostile_state, code_verifier=generate_token(48)
+        )
     page = await user_agent.get(url)
     form = parse_login_form(page.text)
 
@@ -267,13 +288,15 @@ async def test_wrong_password_shows_the_form_again_without_redirect(
     idp: IdentityProvider, user_agent: httpx2.AsyncClient
 ) -> None:
     async with web_client(idp) as rp:
-        url, _ = rp.create_authorization_url(ISSUER + "/authorize")
+        url, _ = rp.create_authorization_url(
+            ISSUER + "/authorize", code_verifier=generate_token(48)
+        )
     page = await user_agent.get(url)
     form = parse_login_form(page.text)
     assert form is not None
     for username in ("alice", "mallory"):
-        fields = {**form.hidden_fields, "username": username, "password": "wrong"}
-        response = await user_agent.post(form.action, data=fields)
+        fields = {"username": username, "password": "wrong"}
+        response = await submit_form(user_agent, page, form, fields)
         assert response.status_code == 401
         assert "location" not in response.headers
         assert "Incorrect username or password." in response.text

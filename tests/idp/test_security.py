@@ -16,7 +16,10 @@ from authcourse.clock import FrozenClock
 from authcourse.idp import IdentityProvider, sign_in
 
 from .conftest import (
+    API,
+    API_SECRET,
     CALLBACK,
+    DEMO_SECRET,
     ISSUER,
     PASSWORD,
     SPA_CALLBACK,
@@ -24,6 +27,7 @@ from .conftest import (
     authorize,
     basic_auth,
     code_grant,
+    demo_client,
     exchange,
     fetch_jwks,
     make_provider,
@@ -88,20 +92,61 @@ async def test_public_client_without_code_challenge_is_refused_at_authorize(
     assert redirect_params(response)["state"] == "xyz"
 
 
+async def test_confidential_client_without_code_challenge_is_refused_at_authorize(
+    user_agent: httpx2.AsyncClient,
+) -> None:
+    # The PKCE downgrade, step one: strip code_challenge from a confidential client's request.
+    url = authorization_url(client_id="clouddocs-web", redirect_uri=CALLBACK)
+    response = await user_agent.get(url)
+
+    assert response.status_code == 302
+    assert redirect_params(response)["error"] == "invalid_request"
+    assert "code" not in redirect_params(response)
+
+
+def test_turning_pkce_off_needs_the_explicit_demo_flag(idp: IdentityProvider) -> None:
+    with pytest.raises(ValueError, match="insecure_demo"):
+        idp.add_client("careless", secret="s" * 20, redirect_uris=[CALLBACK], pkce_required=False)
+    with pytest.raises(ValueError, match="insecure_demo"):
+        idp.add_client("careless-spa", redirect_uris=[SPA_CALLBACK], pkce_required=False)
+
+
+async def test_without_pkce_a_stolen_code_is_redeemed_by_whoever_presents_it(
+    idp: IdentityProvider, user_agent: httpx2.AsyncClient
+) -> None:
+    # Chapter 5's demonstration. The victim's code leaks (a log, a Referer, a malicious
+    # app on the device); the attacker injects it into their own session with the client.
+    async with demo_client(idp) as rp:
+        stolen = await authorize(user_agent, rp, pkce=False)
+    without_pkce = await token_request(
+        idp,
+        {"grant_type": "authorization_code", "code": stolen.code, "redirect_uri": CALLBACK},
+        basic_auth("legacy-web", DEMO_SECRET),
+    )
+    # The same attack on a PKCE client: the attacker's session has its own verifier.
+    async with web_client(idp) as rp:
+        protected = await authorize(user_agent, rp)
+    with_pkce = await token_request(
+        idp,
+        code_grant(protected) | {"code_verifier": generate_token(48)},
+        basic_auth("clouddocs-web", WEB_SECRET),
+    )
+
+    assert without_pkce.status_code == 200  # the attacker now holds alice's tokens
+    assert with_pkce.status_code == 400
+    assert with_pkce.json()["error"] == "invalid_grant"
+
+
 async def test_pkce_downgrade_is_refused(
     idp: IdentityProvider, user_agent: httpx2.AsyncClient
 ) -> None:
-    async with web_client(idp) as rp:
+    # RFC 9700 §4.8.2: a code issued without a challenge is never redeemed with a verifier.
+    async with demo_client(idp) as rp:
         authorization = await authorize(user_agent, rp, pkce=False)
     response = await token_request(
         idp,
-        {
-            "grant_type": "authorization_code",
-            "code": authorization.code,
-            "redirect_uri": CALLBACK,
-            "code_verifier": generate_token(48),
-        },
-        basic_auth("clouddocs-web", WEB_SECRET),
+        code_grant(authorization) | {"code_verifier": generate_token(48)},
+        basic_auth("legacy-web", DEMO_SECRET),
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
@@ -171,14 +216,10 @@ async def test_redirect_uri_at_token_endpoint_must_match(
     idp: IdentityProvider, user_agent: httpx2.AsyncClient
 ) -> None:
     async with web_client(idp) as rp:
-        authorization = await authorize(user_agent, rp, pkce=False)
+        authorization = await authorize(user_agent, rp)
     response = await token_request(
         idp,
-        {
-            "grant_type": "authorization_code",
-            "code": authorization.code,
-            "redirect_uri": CALLBACK + "x",
-        },
+        code_grant(authorization) | {"redirect_uri": CALLBACK + "x"},
         basic_auth("clouddocs-web", WEB_SECRET),
     )
     assert response.json()["error"] == "invalid_grant"
@@ -189,11 +230,9 @@ async def test_code_is_bound_to_its_client(
 ) -> None:
     idp.add_client("other-app", secret="other-secret", redirect_uris=[CALLBACK])
     async with web_client(idp) as rp:
-        authorization = await authorize(user_agent, rp, pkce=False)
+        authorization = await authorize(user_agent, rp)
     response = await token_request(
-        idp,
-        {"grant_type": "authorization_code", "code": authorization.code, "redirect_uri": CALLBACK},
-        basic_auth("other-app", "other-secret"),
+        idp, code_grant(authorization), basic_auth("other-app", "other-secret")
     )
     assert response.json()["error"] == "invalid_grant"
 
@@ -276,7 +315,7 @@ async def test_refresh_token_reuse_revokes_the_whole_grant(
 ) -> None:
     auth = basic_auth("clouddocs-web", WEB_SECRET)
     async with web_client(idp) as rp:
-        first = await exchange(rp, await authorize(user_agent, rp))
+        first = await exchange(rp, await authorize(user_agent, rp, resource=API))
     rotated = await token_request(
         idp, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}, auth
     )
@@ -289,7 +328,9 @@ async def test_refresh_token_reuse_revokes_the_whole_grant(
     )
     async with asgi_client(idp.app, base_url=ISSUER) as client:
         introspection = await client.post(
-            "/introspect", data={"token": second["access_token"]}, headers=auth
+            "/introspect",
+            data={"token": second["access_token"]},
+            headers=basic_auth("docs-api", API_SECRET),
         )
 
     assert rotated.status_code == 200
@@ -369,16 +410,8 @@ async def test_confidential_client_cannot_skip_authentication(
     idp: IdentityProvider, user_agent: httpx2.AsyncClient
 ) -> None:
     async with web_client(idp) as rp:
-        authorization = await authorize(user_agent, rp, pkce=False)
-    response = await token_request(
-        idp,
-        {
-            "grant_type": "authorization_code",
-            "code": authorization.code,
-            "redirect_uri": CALLBACK,
-            "client_id": "clouddocs-web",
-        },
-    )
+        authorization = await authorize(user_agent, rp)
+    response = await token_request(idp, code_grant(authorization) | {"client_id": "clouddocs-web"})
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
 

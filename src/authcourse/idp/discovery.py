@@ -15,6 +15,7 @@ USERINFO_PATH = "/userinfo"
 JWKS_PATH = "/jwks"
 REVOCATION_PATH = "/revoke"
 INTROSPECTION_PATH = "/introspect"
+END_SESSION_PATH = "/logout"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 _CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
@@ -32,6 +33,8 @@ def provider_metadata(issuer: str, client_scopes: Iterable[str]) -> dict[str, An
         "jwks_uri": issuer + JWKS_PATH,
         "revocation_endpoint": issuer + REVOCATION_PATH,
         "introspection_endpoint": issuer + INTROSPECTION_PATH,
+        # OpenID Connect RP-Initiated Logout 1.0 §2.1.
+        "end_session_endpoint": issuer + END_SESSION_PATH,
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

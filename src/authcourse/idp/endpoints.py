@@ -39,18 +39,27 @@ class RevocationEndpoint(_RevocationEndpoint):
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
-    """POST /introspect: resource servers (registered as confidential clients) ask about a token."""
+    """POST /introspect: a registered resource server asks about an access token sent to it.
+
+    RFC 7662 §2.1: the caller MUST authenticate; here only resource servers' credentials
+    are accepted (see ``Client.check_endpoint_auth_method``), everyone else gets 401.
+    RFC 7662 §4: a resource server only learns about tokens addressed to it; for any other
+    token, and for refresh tokens, the answer is ``{"active": false}``, exactly as for an
+    unknown token, so the endpoint cannot be used to probe other APIs' tokens.
+    """
 
     server: AuthorizationServer
-    # RFC 7662 §2.1: the endpoint MUST require authorization, so public clients cannot use it.
     CLIENT_AUTH_METHODS = _CONFIDENTIAL_AUTH_METHODS
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
         return self.server.store.token(token_string)
 
     def check_permission(self, token: IssuedToken, client: Client, request: OAuth2Request) -> bool:
-        # Any authenticated confidential client may introspect (as resource servers do).
-        return True
+        return (
+            token.kind == "access_token"
+            and client.resource_identifier is not None
+            and token.audience == client.resource_identifier
+        )
 
     def introspect_token(self, token: IssuedToken) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -58,29 +67,36 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             "scope": token.scope,
             "client_id": token.client_id,
             "sub": token.subject or token.client_id,
-            "aud": token.client_id,
+            "aud": token.audience,
             "iss": self.server.issuer,
             "iat": int(token.issued_at),
             "exp": int(token.expires_at),
         }
-        if token.kind == "access_token":
-            payload["token_type"] = "Bearer"
+        payload["token_type"] = "Bearer"
         return payload
 
 
 class AccessTokenValidator(BearerTokenValidator):
-    """Looks bearer tokens up in the store, so revoked ones stop working immediately."""
+    """Looks bearer tokens up in the store, so revoked ones stop working immediately.
 
-    def __init__(self, store: MemoryStore) -> None:
+    Only tokens whose audience is ``resource`` are accepted: a token minted for another
+    API (RFC 8707) is no good here, even though this provider issued it.
+    """
+
+    def __init__(self, store: MemoryStore, resource: str) -> None:
         super().__init__()
         self._store = store
+        self._resource = resource
 
     def authenticate_token(self, token_string: str) -> IssuedToken | None:
-        return self._store.token(token_string, "access_token")
+        token = self._store.token(token_string, "access_token")
+        if token is None or token.audience != self._resource:
+            return None
+        return token
 
 
-def userinfo_protector(store: MemoryStore) -> ResourceProtector:
+def userinfo_protector(store: MemoryStore, resource: str) -> ResourceProtector:
     """The RFC 6750 bearer check in front of /userinfo."""
     protector = ResourceProtector()
-    protector.register_token_validator(AccessTokenValidator(store))
+    protector.register_token_validator(AccessTokenValidator(store, resource))
     return protector

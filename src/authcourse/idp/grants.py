@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import TYPE_CHECKING, Any
 
-from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
@@ -13,7 +12,9 @@ from joserfc.jwk import RSAKey
 
 from authcourse.idp.claims import user_claims
 from authcourse.idp.keys import SIGNING_ALGORITHM
-from authcourse.idp.models import AuthorizationCode, Client, IssuedToken, User
+from authcourse.idp.models import AuthorizationCode, Client, Grant, IssuedToken, User
+from authcourse.idp.requests import FormRequest
+from authcourse.idp.resources import InvalidTargetError
 from authcourse.idp.tokens import ID_TOKEN_LIFETIME
 
 if TYPE_CHECKING:
@@ -35,21 +36,65 @@ class S256CodeChallenge(CodeChallenge):
     def validate_code_challenge(self, grant: grants.BaseGrant, redirect_uri: str) -> None:
         parameters = grant.request.payload.data
         client: Client = grant.request.client
-        # RFC 9700 §2.1.1: public clients MUST use PKCE; RFC 7636 §4.4.1: a server that
-        # requires it answers a request without code_challenge with invalid_request.
-        if client.is_public and not parameters.get("code_challenge"):
-            raise InvalidRequestError("Public clients must send a PKCE 'code_challenge'.")
+        # RFC 9700 §2.1.1: public clients MUST use PKCE, confidential ones SHOULD; this
+        # provider requires it from every client (only a registration marked
+        # ``insecure_demo`` may turn it off). RFC 7636 §4.4.1: a server that requires PKCE
+        # answers a request without code_challenge with invalid_request.
+        if client.pkce_required and not parameters.get("code_challenge"):
+            raise InvalidRequestError("This client must send a PKCE 'code_challenge'.")
         # RFC 7636 §4.3: an absent code_challenge_method means "plain", which we refuse.
         if parameters.get("code_challenge") and parameters.get("code_challenge_method") != "S256":
             raise InvalidRequestError("Only code_challenge_method=S256 is supported.")
         super().validate_code_challenge(grant, redirect_uri)
 
 
-class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
-    """The authorization code grant with single-use, short-lived, replay-detecting codes."""
+class _IssuesTokens:
+    """Every grant mints its tokens through the server, which knows the grant's audience."""
 
     server: AuthorizationServer
+    request: FormRequest
+
+    def generate_token(
+        self,
+        user: User | None = None,
+        scope: str | None = None,
+        grant_type: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        return self.server.issue_tokens(
+            self.request, user=user, scope=scope or "", include_refresh_token=include_refresh_token
+        )
+
+
+def _check_requested_resource(request: FormRequest, grant: Grant) -> None:
+    # RFC 8707 §2.2: a resource named at the token endpoint must be one the grant covers.
+    requested = request.payload.data.get("resource")
+    if requested is not None and requested != grant.resource:
+        raise InvalidTargetError("The 'resource' is not the one this grant was issued for.")
+
+
+class AuthorizationCodeGrant(_IssuesTokens, grants.AuthorizationCodeGrant):
+    """The authorization code grant with single-use, short-lived, replay-detecting codes."""
+
     TOKEN_ENDPOINT_AUTH_METHODS = [*_CONFIDENTIAL_AUTH_METHODS, "none"]
+
+    def validate_requested_scope(self) -> None:
+        super().validate_requested_scope()
+        # Runs inside Authlib's /authorize validation, after the redirect URI was checked,
+        # so an invalid_target error is reported to the client by redirect (RFC 8707 §2).
+        self.request.resource = self.server.resolve_resource(
+            self.request.client, self.request.payload.data.get("resource")
+        )
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        code: AuthorizationCode = self.request.authorization_code
+        grant = self.server.store.grant(code.grant_id)
+        if grant is None:
+            raise InvalidGrantError("Invalid 'code' in request.")
+        _check_requested_resource(self.request, grant)
+        self.request.grant = grant
 
     @staticmethod
     def validate_authorization_redirect_uri(request: OAuth2Request, client: Client) -> str:
@@ -63,10 +108,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidRequestError("The 'redirect_uri' is not registered for this client.")
         return redirect_uri
 
-    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+    def save_authorization_code(self, code: str, request: FormRequest) -> None:
         parameters = request.payload.data
         now = self.server.clock.time()
         user: User = request.user
+        resource = request.resource or self.server.resolve_resource(request.client, None)
+        grant = self.server.new_grant(request.client, user, resource)
         self.server.store.add_code(
             AuthorizationCode(
                 code=code,
@@ -74,12 +121,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 redirect_uri=request.payload.redirect_uri,
                 scope=request.scope,
                 subject=user.subject,
-                grant_id=secrets.token_urlsafe(16),
-                auth_time=int(now),
+                grant_id=grant.grant_id,
+                # OpenID Connect Core §2: when the user authenticated, not when the code
+                # was made (a single sign-on session may be hours old).
+                auth_time=request.auth_time if request.auth_time is not None else int(now),
                 expires_at=now + CODE_LIFETIME,
                 nonce=parameters.get("nonce"),
                 code_challenge=parameters.get("code_challenge"),
                 code_challenge_method=parameters.get("code_challenge_method"),
+                resource=resource,
             )
         )
 
@@ -104,10 +154,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return self.server.store.user_by_subject(authorization_code.subject)
 
 
-class RefreshTokenGrant(grants.RefreshTokenGrant):
+class RefreshTokenGrant(_IssuesTokens, grants.RefreshTokenGrant):
     """Refresh with rotation: every use returns a new refresh token and retires the old one."""
 
-    server: AuthorizationServer
     TOKEN_ENDPOINT_AUTH_METHODS = [*_CONFIDENTIAL_AUTH_METHODS, "none"]
     # RFC 9700 §4.14.2: refresh tokens for public clients MUST be sender-constrained or
     # rotated; we rotate for every client.
@@ -124,7 +173,20 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         if token.is_revoked() or token.is_expired():
             return None
+        grant = self.server.store.grant(token.grant_id)
+        # The grant's absolute lifetime: rotation hands out new refresh tokens, never time.
+        if grant is None or self.server.clock.time() >= grant.expires_at:
+            return None
         return token
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        refresh_token: IssuedToken = self.request.refresh_token
+        grant = self.server.store.grant(refresh_token.grant_id)
+        if grant is None:
+            raise InvalidGrantError("Invalid 'refresh_token' in request.")
+        _check_requested_resource(self.request, grant)
+        self.request.grant = grant
 
     def authenticate_user(self, refresh_token: IssuedToken) -> User | None:
         if refresh_token.subject is None:
@@ -135,10 +197,16 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         refresh_token.rotated = True
 
 
-class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+class ClientCredentialsGrant(_IssuesTokens, grants.ClientCredentialsGrant):
     """Machine-to-machine tokens; RFC 6749 §4.4: only for confidential clients."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = _CONFIDENTIAL_AUTH_METHODS
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        client: Client = self.request.client
+        resource = self.server.resolve_resource(client, self.request.payload.data.get("resource"))
+        self.request.grant = self.server.new_grant(client, None, resource)
 
 
 class IdTokens(OpenIDCode):

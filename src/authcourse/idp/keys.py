@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from joserfc.jwk import RSAKey
+from joserfc.jwk import KeySet, RSAKey
 
 SIGNING_ALGORITHM = "RS256"
 
@@ -20,11 +20,10 @@ class SigningKeys:
     def __init__(self, key_size: int = 2048) -> None:
         self._key_size = key_size
         self._keys: deque[RSAKey] = deque(maxlen=_PUBLISHED_KEYS)
-        self.rotate()
 
     @property
     def current(self) -> RSAKey:
-        return self._keys[-1]
+        return self._published()[-1]
 
     @property
     def current_kid(self) -> str:
@@ -42,4 +41,16 @@ class SigningKeys:
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         """The JSON Web Key Set (RFC 7517 §5): public parameters only, newest key first."""
-        return {"keys": [dict(key.as_dict(private=False)) for key in reversed(self._keys)]}
+        keys = reversed(self._published())
+        return {"keys": [dict(key.as_dict(private=False)) for key in keys]}
+
+    def published(self) -> KeySet:
+        """The keys a token signed by this provider may still be verified with."""
+        return KeySet(list(self._published()))
+
+    def _published(self) -> deque[RSAKey]:
+        # The first key is made on first use: generating an RSA key costs ~50-100 ms, and a
+        # provider that only ever refuses requests (many tests) never needs one.
+        if not self._keys:
+            self.rotate()
+        return self._keys

@@ -36,7 +36,11 @@ class User:
 
 @dataclass
 class Client:
-    """A registered OAuth client: confidential when it has a secret, public otherwise."""
+    """A registered OAuth client: confidential when it has a secret, public otherwise.
+
+    A resource server's credentials are a ``Client`` too, with ``resource_identifier`` set:
+    such a client may only call /introspect, and only learns about tokens addressed to it.
+    """
 
     client_id: str
     secret_digest: bytes | None = field(repr=False)
@@ -44,6 +48,20 @@ class Client:
     grant_types: tuple[str, ...]
     scopes: tuple[str, ...]
     name: str
+    #: Skip the consent screen: the provider and the client belong to the same party.
+    first_party: bool = False
+    #: False only for the chapter 5 stolen-code demo (``insecure_demo=True`` is required).
+    pkce_required: bool = True
+    #: The ``aud`` of access tokens when the client names no RFC 8707 ``resource``.
+    default_resource: str | None = None
+    #: The resource indicators this client may ask tokens for (besides the default).
+    resources: tuple[str, ...] = ()
+    #: Issue opaque access tokens (checked by introspection) instead of JWTs.
+    opaque_access_tokens: bool = False
+    #: RP-Initiated Logout 1.0 §3: must be registered; compared here as exact strings.
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    #: Set for a resource server's credentials: the identifier it introspects tokens for.
+    resource_identifier: str | None = None
 
     @property
     def is_public(self) -> bool:
@@ -76,6 +94,10 @@ class Client:
         return hmac.compare_digest(secret_digest(client_secret), self.secret_digest)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        # RFC 7662 §2.1 and §4: introspection is for registered resource servers only, and
+        # a resource server's credentials are good for nothing else.
+        if (endpoint == "introspection") != (self.resource_identifier is not None):
+            return False
         if self.is_public:
             return method == "none"
         return method in ("client_secret_basic", "client_secret_post")
@@ -102,6 +124,8 @@ class AuthorizationCode:
     nonce: str | None = None
     code_challenge: str | None = None
     code_challenge_method: str | None = None
+    #: The RFC 8707 resource the tokens will be for (the ``aud`` of the access tokens).
+    resource: str | None = None
     used: bool = False
 
     def get_redirect_uri(self) -> str:
@@ -124,15 +148,35 @@ class AuthorizationCode:
 
 
 @dataclass
-class IssuedToken:
-    """One access or refresh token. Tokens from the same authorization share a ``grant_id``."""
+class Grant:
+    """One authorization: what a user approved for a client, once, and until when.
 
-    value: str = field(repr=False)
+    Its ``expires_at`` is absolute: rotating refresh tokens never moves it, so a grant
+    cannot be kept alive forever by refreshing often.
+    """
+
+    grant_id: str
+    client_id: str
+    subject: str | None
+    resource: str
+    created_at: float
+    expires_at: float
+
+
+@dataclass
+class IssuedToken:
+    """One access or refresh token. Tokens from the same authorization share a ``grant_id``.
+
+    The store keeps tokens under a SHA-256 digest of their value, never the value itself.
+    """
+
     kind: TokenKind
     client_id: str
     subject: str | None
     scope: str
     grant_id: str
+    #: The resource server the token is for (``aud``); for a refresh token, the grant's.
+    audience: str
     issued_at: float
     expires_at: float
     clock: Clock = field(repr=False, compare=False)
@@ -154,6 +198,11 @@ class IssuedToken:
 
     def is_revoked(self) -> bool:
         return self.revoked or self.rotated
+
+
+def token_digest(value: str) -> bytes:
+    """The key a token is stored under: a leaked store does not leak usable tokens."""
+    return hashlib.sha256(value.encode()).digest()
 
 
 def secret_digest(secret: str) -> bytes:

@@ -1,4 +1,9 @@
-"""The provider's HTML: the login form and the error page. Every value is HTML-escaped."""
+"""The provider's HTML: sign-in, consent and logout forms, and the error page.
+
+Every value is HTML-escaped. Every form carries a ``csrf_token`` hidden field (see
+``browser.py``); the authorization request itself rides along in hidden fields, so the
+form posts back to /authorize everything needed to validate it again.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,13 @@ _PAGE_HEADERS = {
 }
 
 
+def _hidden_inputs(fields: Mapping[str, str]) -> str:
+    return "\n".join(
+        f'    <input type="hidden" name="{escape(name)}" value="{escape(value)}">'
+        for name, value in fields.items()
+    )
+
+
 def login_page(
     *,
     action: str,
@@ -25,12 +37,10 @@ def login_page(
     hidden_fields: Mapping[str, str],
     error: str | None = None,
     status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
     """The sign-in form; the authorization request rides along in hidden inputs."""
-    hidden = "\n".join(
-        f'    <input type="hidden" name="{escape(name)}" value="{escape(value)}">'
-        for name, value in hidden_fields.items()
-    )
+    hidden = _hidden_inputs(hidden_fields)
     alert = f'  <p role="alert">{escape(error)}</p>\n' if error else ""
     body = f"""<!doctype html>
 <html lang="en">
@@ -44,6 +54,63 @@ def login_page(
     <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
     <button type="submit">Sign in</button>
   </form>
+</body>
+</html>
+"""
+    return HTMLResponse(body, status_code=status_code, headers=_PAGE_HEADERS | dict(headers or {}))
+
+
+def consent_page(
+    *, action: str, user_name: str, client_name: str, scope: str, hidden_fields: Mapping[str, str]
+) -> HTMLResponse:
+    """Asks the signed-in user whether ``client_name`` may have ``scope`` (RFC 6749 §4.1.1)."""
+    items = "\n".join(f"    <li>{escape(item)}</li>" for item in scope.split())
+    body = f"""<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Allow access?</title></head>
+<body>
+  <h1>{escape(client_name)} wants to access your account</h1>
+  <p>Signed in as {escape(user_name)}. {escape(client_name)} asks for:</p>
+  <ul>
+{items}
+  </ul>
+  <form method="post" action="{escape(action)}">
+{_hidden_inputs(hidden_fields)}
+    <button type="submit" name="consent" value="allow">Allow</button>
+    <button type="submit" name="consent" value="deny">Deny</button>
+  </form>
+</body>
+</html>
+"""
+    return HTMLResponse(body, headers=_PAGE_HEADERS)
+
+
+def logout_page(*, action: str, issuer: str, hidden_fields: Mapping[str, str]) -> HTMLResponse:
+    """Asks before signing out: a logout request without a valid hint may be forged by any
+    site (RP-Initiated Logout 1.0, Security Considerations)."""
+    body = f"""<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Sign out - {escape(issuer)}</title></head>
+<body>
+  <h1>Sign out of {escape(issuer)}?</h1>
+  <form method="post" action="{escape(action)}">
+{_hidden_inputs(hidden_fields)}
+    <button type="submit" name="logout" value="yes">Sign out</button>
+  </form>
+</body>
+</html>
+"""
+    return HTMLResponse(body, headers=_PAGE_HEADERS)
+
+
+def message_page(title: str, message: str, *, status_code: int = 200) -> HTMLResponse:
+    """A plain page with one message (signed out, say)."""
+    body = f"""<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>{escape(title)}</title></head>
+<body>
+  <h1>{escape(title)}</h1>
+  <p>{escape(message)}</p>
 </body>
 </html>
 """

@@ -18,6 +18,8 @@ from authlib.common.security import is_secure_transport
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from starlette.requests import Request
 
+from authcourse.idp.models import Grant
+
 #: No legitimate OAuth parameter comes near this; a 100 kB ``state`` is an attack or a bug.
 MAX_PARAMETER_LENGTH = 2048
 MAX_BODY_BYTES = 16 * 1024
@@ -42,6 +44,7 @@ _OAUTH_PARAMETERS = frozenset(
         "prompt",
         "redirect_uri",
         "refresh_token",
+        "resource",
         "response_mode",
         "response_type",
         "scope",
@@ -174,7 +177,15 @@ class _Parameters(OAuth2Payload):
 
 
 class FormRequest(OAuth2Request):
-    """A captured request as Authlib's ``OAuth2Request``: query on GET, form body on POST."""
+    """A captured request as Authlib's ``OAuth2Request``: query on GET, form body on POST.
+
+    The grants also note here what they decided: the RFC 8707 ``resource`` at /authorize,
+    the ``grant`` tokens are issued under at /token, and the user's ``auth_time``.
+    """
+
+    resource: str | None = None
+    grant: Grant | None = None
+    auth_time: int | None = None
 
     def __init__(self, captured: CapturedRequest) -> None:
         super().__init__(captured.method, captured.url, headers=captured.headers)

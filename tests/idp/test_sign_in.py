@@ -12,6 +12,7 @@ from authcourse.clock import FrozenClock
 from authcourse.idp import IdentityProvider, LoginForm, parse_login_form, sign_in, submit_form
 
 from .conftest import (
+    API,
     CALLBACK,
     ISSUER,
     PASSWORD,
@@ -407,3 +408,23 @@ async def test_the_provider_session_ends_after_twelve_hours() -> None:
 
     assert "code" in httpx2.URL(before.headers["location"]).params
     assert httpx2.URL(after.headers["location"]).params["error"] == "login_required"
+
+
+async def test_the_consent_page_names_the_api_the_access_is_for(
+    idp: IdentityProvider, user_agent: httpx2.AsyncClient
+) -> None:
+    page, form = await open_form(user_agent, authorization_url(idp, resource=API))
+    consent = await submit_form(user_agent, page, form, {"username": "alice", "password": PASSWORD})
+    assert parse_login_form(consent.text).kind == "consent"  # type: ignore[union-attr]
+    assert f"at {API}" in consent.text
+
+
+async def test_consent_for_userinfo_is_not_consent_for_the_api(
+    idp: IdentityProvider, user_agent: httpx2.AsyncClient
+) -> None:
+    await sign_in(user_agent, authorization_url(idp), username="alice", password=PASSWORD)
+    same_api = await user_agent.get(authorization_url(idp))
+    other_api = await user_agent.get(authorization_url(idp, resource=API))
+
+    assert same_api.status_code == 302
+    assert parse_login_form(other_api.text).kind == "consent"  # type: ignore[union-attr]

@@ -9,7 +9,8 @@ along in hidden form fields, so nothing about it is kept between requests):
    Attempts are throttled per account and per IP (``throttle.py``): over budget, the answer
    is 429 with ``Retry-After`` and the form again with a generic message, and the
    password is not even checked.
-2. **Consent.** Asked once per (user, client, scopes) and remembered; a client registered
+2. **Consent.** Asked once per (user, client, scopes) and remembered (per resource server
+   too: access to another API is asked for anew); a client registered
    as ``first_party`` skips it. "Deny" sends the client ``access_denied``.
 3. **Code.** Authlib's server core makes the code and the redirect (with ``iss``, RFC 9207).
 """
@@ -106,8 +107,9 @@ class AuthorizeRoute:
 
         client: Client = oauth_request.client
         scope: str = oauth_request.scope
+        resource = oauth_request.resource or self._server.userinfo_resource
         asks_consent = "consent" in prompts or not self._server.store.has_consent(
-            user.subject, client.client_id, scope
+            user.subject, client.client_id, resource, scope
         )
         if asks_consent and not client.first_party:
             decision = captured.form.get("consent") if submitted else None
@@ -120,7 +122,7 @@ class AuthorizeRoute:
                 # RFC 6749 §4.1.2.1: the resource owner denied the request.
                 refusal = AccessDeniedError()
                 return self._refuse(oauth_request, grant, refusal, request, visit)
-            self._server.store.remember_consent(user.subject, client.client_id, scope)
+            self._server.store.remember_consent(user.subject, client.client_id, resource, scope)
 
         assert visit.session is not None
         oauth_request.auth_time = visit.session.auth_time
@@ -212,6 +214,7 @@ class AuthorizeRoute:
             user_name=user.name or user.username,
             client_name=oauth_request.client.name,
             scope=oauth_request.scope,
+            resource=oauth_request.resource,
             hidden_fields=fields,
         )
         return self._cookies.apply(visit, page)

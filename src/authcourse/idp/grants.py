@@ -27,7 +27,7 @@ _CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
 
 class S256CodeChallenge(CodeChallenge):
-    """PKCE (RFC 7636), S256 only, and mandatory for public clients."""
+    """PKCE (RFC 7636), S256 only, mandatory for every client but the no-PKCE demo one."""
 
     # RFC 7636 §4.2: a client able to use S256 MUST use it; "plain" leaks the verifier
     # to anyone who sees the authorization request.

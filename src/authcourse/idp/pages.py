@@ -61,10 +61,19 @@ def login_page(
 
 
 def consent_page(
-    *, action: str, user_name: str, client_name: str, scope: str, hidden_fields: Mapping[str, str]
+    *,
+    action: str,
+    user_name: str,
+    client_name: str,
+    scope: str,
+    resource: str | None,
+    hidden_fields: Mapping[str, str],
 ) -> HTMLResponse:
-    """Asks the signed-in user whether ``client_name`` may have ``scope`` (RFC 6749 §4.1.1)."""
+    """Asks the signed-in user whether ``client_name`` may have ``scope`` (RFC 6749 §4.1.1),
+    naming the API (RFC 8707 resource) the access will be for."""
     items = "\n".join(f"    <li>{escape(item)}</li>" for item in scope.split())
+    if resource is not None:
+        items += f"\n    <li>at {escape(resource)}</li>"
     body = f"""<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Allow access?</title></head>

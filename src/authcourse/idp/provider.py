@@ -62,7 +62,8 @@ class IdentityProvider:
     * **Sign-in** has a CSRF token, an Origin check and per-account / per-IP throttling
       (``account_login_limit``, ``ip_login_limit``, counted by ``limits`` in
       ``rate_limit_storage``); it opens a single sign-on session that RP-initiated logout
-      (``/logout``) ends. **Consent** is asked once per (user, client, scopes).
+      (``/logout``) ends. **Consent** is asked once per (user, client, scopes) for each
+      resource server, and remembered; ``first_party`` clients skip it.
     """
 
     def __init__(

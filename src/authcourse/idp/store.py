@@ -55,7 +55,7 @@ class MemoryStore:
         self._tokens: dict[bytes, IssuedToken] = {}
         self._tokens_by_grant: defaultdict[str, list[IssuedToken]] = defaultdict(list)
         self._nonces: set[tuple[str, str]] = set()
-        self._consents: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
+        self._consents: defaultdict[tuple[str, str, str], set[str]] = defaultdict(set)
         self._sessions: dict[bytes, BrowserSession] = {}
 
     # -- users, clients and resource servers -----------------------------------------------
@@ -118,12 +118,13 @@ class MemoryStore:
     def grant(self, grant_id: str) -> Grant | None:
         return self._grants.get(grant_id)
 
-    def remember_consent(self, subject: str, client_id: str, scope: str) -> None:
-        self._consents[(subject, client_id)].update(scope.split())
+    def remember_consent(self, subject: str, client_id: str, resource: str, scope: str) -> None:
+        self._consents[(subject, client_id, resource)].update(scope.split())
 
-    def has_consent(self, subject: str, client_id: str, scope: str) -> bool:
-        """True when the user already approved every scope requested now for this client."""
-        return set(scope.split()) <= self._consents.get((subject, client_id), set())
+    def has_consent(self, subject: str, client_id: str, resource: str, scope: str) -> bool:
+        """True when the user already approved every scope requested now, for this client
+        and this resource server (access to another API is asked for anew)."""
+        return set(scope.split()) <= self._consents.get((subject, client_id, resource), set())
 
     # -- tokens ------------------------------------------------------------------------
 

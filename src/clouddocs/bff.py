@@ -9,8 +9,12 @@ this site's origin. The BFF signs the user in with Authlib's Starlette client (s
 PKCE S256 and the ID token checked for us), keeps the tokens in a SQL table keyed by the
 SHA-256 of the session id, refreshes them when they are about to expire and revokes the
 refresh token at logout (RFC 7009).
+
+The table holds usable tokens, so it is as sensitive as a password vault: keep it out of
+backups you would hand around, or encrypt the two token columns at rest.
 """
 
+import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass, field
@@ -32,6 +36,7 @@ from clouddocs.security import harden
 SESSION_COOKIE = "__Host-cdsession"
 STATE_COOKIE = "__Host-oauth-state"  # Authlib's state + verifier, signed, for one login
 REFRESH_SKEW = 30.0  # refresh this many seconds before the access token expires
+SESSION_LIFETIME = 12 * 3600.0  # absolute: sign in again after 12 hours, whatever happens
 
 metadata = MetaData()
 bff_sessions = Table(
@@ -41,7 +46,8 @@ bff_sessions = Table(
     Column("subject", String(255), nullable=False),
     Column("access_token", Text, nullable=False),
     Column("refresh_token", Text),
-    Column("expires_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),  # of the access token
+    Column("created_at", Float, nullable=False),  # of the session (absolute timeout)
 )
 
 
@@ -64,6 +70,12 @@ class BffSettings:
 
 def _digest(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def sign_in_again() -> HTTPException:
+    """401 for a browser without a live session: it must go through /login."""
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, "Not authenticated", headers={
+        "WWW-Authenticate": f'Cookie realm="clouddocs", cookie-name="{SESSION_COOKIE}"'})
 
 
 async def create_tables(engine: AsyncEngine) -> None:
@@ -90,14 +102,16 @@ def create_bff_app(settings: BffSettings) -> FastAPI:
     cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, scheme_name="SessionCookie")
 
     async def tokens(session_id: Annotated[str | None, Depends(cookie)]) -> dict[str, Any]:
-        """The signed-in browser's server-side row, or 401."""
+        """The signed-in browser's server-side row (one SELECT), or 401."""
+        if session_id is None:
+            raise sign_in_again()
         async with settings.engine.connect() as connection:
-            row = None if session_id is None else (await connection.execute(
-                select(bff_sessions).where(bff_sessions.c.id_hash == _digest(session_id))
-            )).mappings().first()
+            row = (await connection.execute(select(bff_sessions).where(
+                bff_sessions.c.id_hash == _digest(session_id),
+                bff_sessions.c.created_at > settings.clock.time() - SESSION_LIFETIME,
+            ))).mappings().first()
         if row is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Not authenticated", headers={
-                "WWW-Authenticate": f'Cookie realm="clouddocs", cookie-name="{SESSION_COOKIE}"'})
+            raise sign_in_again()
         return dict(row)
 
     @app.get("/login", status_code=302)
@@ -117,7 +131,8 @@ def create_bff_app(settings: BffSettings) -> FastAPI:
             await connection.execute(insert(bff_sessions).values(
                 id_hash=_digest(session_id), subject=str(token["userinfo"]["sub"]),
                 access_token=token["access_token"], refresh_token=token.get("refresh_token"),
-                expires_at=settings.clock.time() + float(token["expires_in"])))
+                expires_at=settings.clock.time() + float(token["expires_in"]),
+                created_at=settings.clock.time()))
         request.session.clear()
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(SESSION_COOKIE, session_id, httponly=True, secure=True,
@@ -131,46 +146,65 @@ def create_bff_app(settings: BffSettings) -> FastAPI:
 def _api_routes(app: FastAPI, settings: BffSettings, oauth: OAuth, tokens: Any) -> None:
     """/api/me (the API called server side, tokens refreshed as needed) and /logout."""
     Row = Annotated[dict[str, Any], Depends(tokens)]
+    # One refresh at a time: two tabs refreshing with the same refresh token would look
+    # like token theft to the provider, which then revokes the whole grant. (Across
+    # several worker processes, lock the row instead: SELECT ... FOR UPDATE on PostgreSQL.)
+    refreshing = asyncio.Lock()
 
-    async def idp_client() -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(transport=settings.idp_transport)
+    async def forget(id_hash: str) -> None:
+        async with settings.engine.begin() as connection:
+            await connection.execute(delete(bff_sessions).where(bff_sessions.c.id_hash == id_hash))
 
-    @app.get("/api/me")
-    async def api_me(row: Row) -> Any:
-        if settings.clock.time() >= row["expires_at"] - REFRESH_SKEW and row["refresh_token"]:
+    async def fresh_access_token(row: dict[str, Any]) -> str:
+        if settings.clock.time() < row["expires_at"] - REFRESH_SKEW:
+            return str(row["access_token"])
+        async with refreshing:  # no database transaction is held across the HTTP call
+            async with settings.engine.connect() as connection:
+                current = (await connection.execute(select(bff_sessions).where(
+                    bff_sessions.c.id_hash == row["id_hash"]))).mappings().first()
+            if current is not None and settings.clock.time() < current["expires_at"] - REFRESH_SKEW:
+                return str(current["access_token"])  # another request refreshed meanwhile
+            if current is None or not current["refresh_token"]:
+                raise sign_in_again()
             metadata = await oauth.idp.load_server_metadata()
-            async with await idp_client() as http:
+            async with httpx2.AsyncClient(transport=settings.idp_transport) as http:
                 try:
-                    fresh = await refresh(http, metadata["token_endpoint"], row["refresh_token"],
-                                          client_id=settings.client_id,
-                                          client_secret=settings.client_secret)
-                except TokenError:
-                    raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Not authenticated",
-                                        headers={"WWW-Authenticate": "Cookie"}) from None
-            row = {**row, "access_token": fresh["access_token"],
-                   "refresh_token": fresh.get("refresh_token", row["refresh_token"]),
-                   "expires_at": settings.clock.time() + float(fresh["expires_in"])}
+                    new = await refresh(http, metadata["token_endpoint"], current["refresh_token"],
+                                        client_id=settings.client_id,
+                                        client_secret=settings.client_secret)
+                except TokenError:  # the grant is over (revoked, expired): sign in again
+                    await forget(row["id_hash"])
+                    raise sign_in_again() from None
             async with settings.engine.begin() as connection:
                 await connection.execute(update(bff_sessions).where(
                     bff_sessions.c.id_hash == row["id_hash"]).values(
-                    access_token=row["access_token"], refresh_token=row["refresh_token"],
-                    expires_at=row["expires_at"]))
+                    access_token=new["access_token"],
+                    refresh_token=new.get("refresh_token", current["refresh_token"]),
+                    expires_at=settings.clock.time() + float(new["expires_in"])))
+            return str(new["access_token"])
+
+    @app.get("/api/me", responses={502: {"description": "the API refused the stored token"}})
+    async def api_me(row: Row) -> Any:
+        access_token = await fresh_access_token(row)
         async with httpx2.AsyncClient(transport=settings.api_transport,
                                       base_url=settings.api_base_url) as api:
-            answer = await api.get("/me", headers={"Authorization": f"Bearer {row['access_token']}"})
+            answer = await api.get("/me", headers={"Authorization": f"Bearer {access_token}"})
+        if answer.status_code == 401:  # revoked at the provider: this session is over
+            await forget(row["id_hash"])
+            raise sign_in_again()
+        if answer.status_code != 200:
+            raise HTTPException(status.HTTP_502_BAD_GATEWAY, "the API refused the request")
         return answer.json()
 
     @app.post("/logout", status_code=204)
     async def logout(row: Row) -> Response:
         if row["refresh_token"]:
             metadata = await oauth.idp.load_server_metadata()
-            async with await idp_client() as http:
+            async with httpx2.AsyncClient(transport=settings.idp_transport) as http:
                 await revoke(http, metadata["revocation_endpoint"], row["refresh_token"],
                              token_type_hint="refresh_token", client_id=settings.client_id,
                              client_secret=settings.client_secret)
-        async with settings.engine.begin() as connection:
-            await connection.execute(
-                delete(bff_sessions).where(bff_sessions.c.id_hash == row["id_hash"]))
+        await forget(row["id_hash"])
         response = Response(status_code=204)
         response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True)
         return response

@@ -235,11 +235,10 @@ class ClientCredentials:
         self._token_endpoint = token_endpoint
         self._client_id = client_id
         self._client_secret = client_secret
-        self._form = {"grant_type": "client_credentials"}
-        if scope is not None:
-            self._form["scope"] = scope
-        if resource is not None:
-            self._form["resource"] = resource
+        extra = {"scope": scope, "resource": resource}
+        self._form = {"grant_type": "client_credentials"} | {
+            name: value for name, value in extra.items() if value is not None
+        }
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._skew = skew
         self._token: str | None = None
@@ -279,17 +278,12 @@ class ClientCredentials:
         if self._token is not None and hmac.compare_digest(self._token, token):
             self._token = None
 
-    async def send(
-        self, api: httpx2.AsyncClient, method: str, url: str, **kwargs: Any
-    ) -> httpx2.Response:
+    async def send(self, api: httpx2.AsyncClient, method: str, url: str) -> httpx2.Response:
         """Call ``url`` on ``api`` with the token; after a 401, once more with a new token."""
         token = await self.token()
-        response = await api.request(method, url, headers=_bearer(token), **kwargs)
+        response = await api.request(method, url, headers={"Authorization": f"Bearer {token}"})
         if response.status_code == 401:
             self.invalidate(token)
-            response = await api.request(method, url, headers=_bearer(await self.token()), **kwargs)
+            token = await self.token()
+            response = await api.request(method, url, headers={"Authorization": f"Bearer {token}"})
         return response
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}

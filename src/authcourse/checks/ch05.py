@@ -20,8 +20,18 @@ from fastapi import FastAPI, Security
 
 from authcourse.checks import exercise, expect, expect_equal
 from authcourse.checks.ch05_support import (
-    API, CALLBACK, CLIENT_ID, CLIENT_SECRET, ISSUER, RecordingProvider, access_token, jwks,
-    make_provider, other_key, sign_in_at, spy_on_compare_digest,
+    API,
+    CALLBACK,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    ISSUER,
+    RecordingProvider,
+    access_token,
+    jwks,
+    make_provider,
+    other_key,
+    sign_in_at,
+    spy_on_compare_digest,
 )
 from authcourse.checks.core import Namespace
 from authcourse.client import asgi_client
@@ -420,7 +430,7 @@ def _refused(ns: Namespace, token: str, now: float, what: str, why: str) -> None
         claims = _check(ns, token, now)
     except NotImplementedError:
         raise  # the stub: reported as not started
-    except Exception as error:  # noqa: BLE001 - the learner's exception is the finding
+    except Exception as error:
         claims = f"an exception ({type(error).__name__})"
     expect(claims is None, f"check_access_token({what})", f"None: {why}", repr(claims)[:100])
 

@@ -114,8 +114,8 @@ def spy_on_compare_digest(function: Any) -> Iterator[list[int]]:
     namespace: dict[str, Any] = getattr(function, "__globals__", {})
     previous = namespace.get("compare_digest", None)
     had = "compare_digest" in namespace
-    hmac.compare_digest = spy  # type: ignore[assignment]
-    secrets.compare_digest = spy  # type: ignore[assignment]
+    hmac.compare_digest = spy
+    secrets.compare_digest = spy
     if had:
         namespace["compare_digest"] = spy
     try:

@@ -208,7 +208,7 @@ Verifier = Callable[[str], Awaitable[Principal | None]]
 
 
 def _guard_factory(
-    allowed: Callable[[list[str], frozenset[str]], bool], status: int = 403,
+    name: str, allowed: Callable[[list[str], frozenset[str]], bool], status: int = 403,
     with_challenge: bool = True,
 ) -> Callable[[Verifier], Callable[..., Awaitable[Principal]]]:
     def make(verify: Verifier) -> Callable[..., Awaitable[Principal]]:
@@ -227,15 +227,16 @@ def _guard_factory(
 
         return guard
 
+    make.__name__ = make.__qualname__ = name  # tests name each wrong implementation
     return make
 
 
 scope_by_substring = _guard_factory(
-    lambda needed, held: all(scope in " ".join(sorted(held)) for scope in needed))
-scope_any_of = _guard_factory(lambda needed, held: any(scope in held for scope in needed))
-scope_401 = _guard_factory(lambda needed, held: all(s in held for s in needed), status=401)
+    "scope_by_substring", lambda needed, held: all(scope in " ".join(sorted(held)) for scope in needed))
+scope_any_of = _guard_factory("scope_any_of", lambda needed, held: any(scope in held for scope in needed))
+scope_401 = _guard_factory("scope_401", lambda needed, held: all(s in held for s in needed), status=401)
 scope_403_without_challenge = _guard_factory(
-    lambda needed, held: all(s in held for s in needed), with_challenge=False)
+    "scope_403_without_challenge", lambda needed, held: all(s in held for s in needed), with_challenge=False)
 
 
 # -- 05.6
@@ -262,7 +263,7 @@ def _decode(
     return dict(claims)
 
 
-def _guarded(**flags: Any) -> Callable[..., dict[str, Any] | None]:
+def _guarded(name: str, **flags: Any) -> Callable[..., dict[str, Any] | None]:
     def check_access_token(token: str, jwks: jwt.PyJWKSet, *, issuer: str, audience: str,
                            now: float) -> dict[str, Any] | None:
         try:
@@ -270,14 +271,15 @@ def _guarded(**flags: Any) -> Callable[..., dict[str, Any] | None]:
         except (jwt.PyJWTError, KeyError):
             return None
 
+    check_access_token.__name__ = check_access_token.__qualname__ = name
     return check_access_token
 
 
-access_without_aud = _guarded(check_aud=False)
-access_without_typ = _guarded(check_typ=False)
-access_with_wall_clock = _guarded(check_now=False)
-access_without_required_claims = _guarded(required=[])
-access_without_signature = _guarded(verify_signature=False)
+access_without_aud = _guarded("access_without_aud", check_aud=False)
+access_without_typ = _guarded("access_without_typ", check_typ=False)
+access_with_wall_clock = _guarded("access_with_wall_clock", check_now=False)
+access_without_required_claims = _guarded("access_without_required_claims", required=[])
+access_without_signature = _guarded("access_without_signature", verify_signature=False)
 
 
 def access_raising_on_junk(

@@ -10,6 +10,7 @@ dependency in ``Annotated[...]``, which FastAPI must see as an object.
 """
 
 import asyncio
+import inspect
 import random
 import re
 import time
@@ -27,9 +28,11 @@ from authcourse.checks.ch05_support import (
     ISSUER,
     RecordingProvider,
     access_token,
+    asynchronous,
     jwks,
     make_provider,
     other_key,
+    plain,
     sign_in_at,
     spy_on_compare_digest,
 )
@@ -58,14 +61,14 @@ pkce = exercise(
 
 @pkce.case("challenge_for reproduces the RFC 7636 appendix B test vector", positive=True)
 def _(ns: Namespace) -> None:
-    challenge = ns["challenge_for"]("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
+    challenge = plain(ns, "challenge_for")("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
     expect_equal(challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
                  "challenge_for(the RFC 7636 appendix B verifier)")
 
 
 @pkce.case("make_verifier gives 43-128 unreserved characters, new each time", positive=True)
 def _(ns: Namespace) -> None:
-    first, second = ns["make_verifier"](), ns["make_verifier"]()
+    first, second = plain(ns, "make_verifier")(), plain(ns, "make_verifier")()
     expect(isinstance(first, str) and UNRESERVED.fullmatch(first),
            "make_verifier()", "43 to 128 characters from A-Z a-z 0-9 - . _ ~ (RFC 7636 §4.1)",
            repr(first)[:80])
@@ -74,8 +77,8 @@ def _(ns: Namespace) -> None:
 
 @pkce.case("the challenge is a hash, never the verifier itself (no `plain`)")
 def _(ns: Namespace) -> None:
-    verifier = ns["make_verifier"]()
-    challenge = ns["challenge_for"](verifier)
+    verifier = plain(ns, "make_verifier")()
+    challenge = plain(ns, "challenge_for")(verifier)
     expect(challenge != verifier, "challenge_for(a fresh verifier)",
            "the S256 hash: with `plain` the URL carries the secret itself",
            "the verifier unchanged")
@@ -84,9 +87,9 @@ def _(ns: Namespace) -> None:
 @pkce.case("verifiers come from `secrets`, not `random`")
 def _(ns: Namespace) -> None:
     random.seed(5)
-    first = ns["make_verifier"]()
+    first = plain(ns, "make_verifier")()
     random.seed(5)
-    second = ns["make_verifier"]()
+    second = plain(ns, "make_verifier")()
     random.seed()
     expect(first != second, "seeding Python's `random` the same way twice, a verifier each time",
            "two different verifiers (secrets does not depend on random's seed)",
@@ -108,7 +111,7 @@ url_builder = exercise(
 
 
 def _build(ns: Namespace, state: str, challenge: str, redirect_uri: str = CALLBACK) -> str:
-    return str(ns["build_authorize_url"](
+    return str(plain(ns, "build_authorize_url")(
         ISSUER + "/authorize", client_id=CLIENT_ID, redirect_uri=redirect_uri,
         scope="openid docs:read", state=state, code_challenge=challenge))
 
@@ -174,7 +177,7 @@ async def _finish(ns: Namespace, pending: PendingLogin, url: str) -> tuple[str, 
     provider = RecordingProvider()
     async with provider.client() as http:
         try:
-            await ns["finish_login"](http, pending, url, client_id=CLIENT_ID,
+            await asynchronous(ns, "finish_login")(http, pending, url, client_id=CLIENT_ID,
                                      client_secret=CLIENT_SECRET)
         except LoginFailed:
             return "LoginFailed", len(provider.requests)
@@ -191,7 +194,7 @@ async def _(ns: Namespace) -> None:
                             code_challenge=challenge)
     location = (await sign_in_at(idp, url)).headers["location"]
     async with asgi_client(idp.app, base_url=ISSUER) as provider:
-        tokens = await ns["finish_login"](provider, pending, location, client_id=CLIENT_ID,
+        tokens = await asynchronous(ns, "finish_login")(provider, pending, location, client_id=CLIENT_ID,
                                           client_secret=CLIENT_SECRET)
     expect(isinstance(tokens, dict) and "access_token" in tokens,
            "finish_login with a genuine callback (right state, real code)",
@@ -268,10 +271,19 @@ class _Fetcher:
         return {"access_token": f"token-{number}", "token_type": "Bearer", "expires_in": 600}
 
 
+def _cache(ns: Namespace, fetch: _Fetcher, clock: FrozenClock) -> Any:
+    """The learner's TokenCache; ``get`` must be ``async def`` (callers await it)."""
+    tokens = ns["TokenCache"](fetch, clock, skew=30.0)
+    expect(inspect.iscoroutinefunction(getattr(type(tokens), "get", None)),
+           "looking at your TokenCache.get", "`async def get(self)`: callers await it "
+           "(and it awaits fetch())", "a plain `def`")
+    return tokens
+
+
 @cache.case("the first get() fetches; later calls reuse the token", positive=True)
 async def _(ns: Namespace) -> None:
     fetch, clock = _Fetcher(), FrozenClock()
-    tokens = ns["TokenCache"](fetch, clock, skew=30.0)
+    tokens = _cache(ns, fetch, clock)
     first = await tokens.get()
     clock.advance(seconds=60)
     second = await tokens.get()
@@ -283,7 +295,7 @@ async def _(ns: Namespace) -> None:
 @cache.case("a token is never used within `skew` seconds of its expiry")
 async def _(ns: Namespace) -> None:
     fetch, clock = _Fetcher(), FrozenClock()
-    tokens = ns["TokenCache"](fetch, clock, skew=30.0)
+    tokens = _cache(ns, fetch, clock)
     await tokens.get()
     clock.advance(seconds=600 - 30)
     again = await tokens.get()
@@ -294,7 +306,7 @@ async def _(ns: Namespace) -> None:
 @cache.case("50 concurrent callers on an empty cache cause one fetch")
 async def _(ns: Namespace) -> None:
     fetch, clock = _Fetcher(), FrozenClock()
-    tokens = ns["TokenCache"](fetch, clock, skew=30.0)
+    tokens = _cache(ns, fetch, clock)
     got = await asyncio.gather(*(tokens.get() for _ in range(50)))
     expect(fetch.calls == 1 and set(got) == {"token-1"}, "50 get() calls at once",
            "one token request, the same token for everyone",
@@ -304,7 +316,7 @@ async def _(ns: Namespace) -> None:
 @cache.case("invalidate(token) makes the next get() fetch, but not for an older token")
 async def _(ns: Namespace) -> None:
     fetch, clock = _Fetcher(), FrozenClock()
-    tokens = ns["TokenCache"](fetch, clock, skew=30.0)
+    tokens = _cache(ns, fetch, clock)
     first = await tokens.get()
     tokens.invalidate(first)
     second = await tokens.get()
@@ -345,7 +357,7 @@ async def _verify(token: str) -> Principal | None:
 
 
 def _scoped_app(ns: Namespace) -> FastAPI:
-    guard = ns["make_scope_guard"](_verify)
+    guard = plain(ns, "make_scope_guard")(_verify)
     app = FastAPI()
 
     @app.get("/read")
@@ -414,7 +426,7 @@ access = exercise(
 
 
 def _check(ns: Namespace, token: str, now: float) -> Any:
-    return ns["check_access_token"](token, jwks(), issuer=ISSUER, audience=API, now=now)
+    return plain(ns, "check_access_token")(token, jwks(), issuer=ISSUER, audience=API, now=now)
 
 
 @access.case("a valid access token for this API gives its claims", positive=True)

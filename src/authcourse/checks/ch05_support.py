@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import hmac
+import inspect
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,6 +15,7 @@ import httpx2
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from authcourse.checks.core import CheckFailed
 from authcourse.client import asgi_client
 from authcourse.clock import FrozenClock
 from authcourse.idp import IdentityProvider, sign_in
@@ -125,3 +127,36 @@ def spy_on_compare_digest(function: Any) -> Iterator[list[int]]:
         secrets.compare_digest = original
         if had:
             namespace["compare_digest"] = previous
+
+
+def plain(ns: Mapping[str, Any], name: str) -> Callable[..., Any]:
+    """The learner's ``name`` as a plain function: an ``async def`` is answered in plain
+    words, and its coroutine is closed so Python does not warn that it was never awaited."""
+    function = ns[name]
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if inspect.iscoroutinefunction(function):
+            raise _must_be_plain(name)
+        result = function(*args, **kwargs)
+        if inspect.iscoroutine(result):
+            result.close()
+            raise _must_be_plain(name)
+        return result
+
+    return call
+
+
+def asynchronous(ns: Mapping[str, Any], name: str) -> Callable[..., Any]:
+    """The learner's ``name``, which must be an ``async def`` (it makes HTTP requests)."""
+    function = ns[name]
+    if not inspect.iscoroutinefunction(function):
+        raise CheckFailed(f"looking at your `{name}`",
+                          f"`async def {name}(...)`: it awaits the provider's answer",
+                          "a plain `def`")
+    return function  # type: ignore[no-any-return]
+
+
+def _must_be_plain(name: str) -> CheckFailed:
+    return CheckFailed(f"calling your `{name}`",
+                       f"`def {name}(...)`: this must be a plain function (no `async`), "
+                       "because nothing awaits it", f"`async def {name}`")

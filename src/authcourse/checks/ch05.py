@@ -231,6 +231,21 @@ async def _(ns: Namespace) -> None:
                "LoginFailed without contacting the provider", outcome)
 
 
+@callback.case("a token endpoint that says no makes finish_login raise LoginFailed")
+async def _(ns: Namespace) -> None:
+    pending = _pending()
+    provider = RecordingProvider(status=400)
+    async with provider.client() as http:
+        try:
+            answer = await asynchronous(ns, "finish_login")(
+                http, pending, f"{CALLBACK}?code=used-code&state={pending.state}",
+                client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+        except LoginFailed:
+            return
+    expect(False, "finish_login when the token endpoint answers 400 invalid_grant",
+           "LoginFailed (a refused code is a failed login)", f"it returned {answer!r}"[:100])
+
+
 @callback.case("state is compared in constant time (hmac.compare_digest, not ==)")
 async def _(ns: Namespace) -> None:
     with spy_on_compare_digest(ns["finish_login"]) as calls:
@@ -303,7 +318,7 @@ async def _(ns: Namespace) -> None:
            "a newly fetched token", f"{again!r} (cached past its usable life)")
 
 
-@cache.case("50 concurrent callers on an empty cache cause one fetch")
+@cache.case("50 concurrent callers on an empty or stale cache cause one fetch")
 async def _(ns: Namespace) -> None:
     fetch, clock = _Fetcher(), FrozenClock()
     tokens = _cache(ns, fetch, clock)
@@ -311,6 +326,11 @@ async def _(ns: Namespace) -> None:
     expect(fetch.calls == 1 and set(got) == {"token-1"}, "50 get() calls at once",
            "one token request, the same token for everyone",
            f"{fetch.calls} token requests")
+    clock.advance(seconds=600)
+    got = await asyncio.gather(*(tokens.get() for _ in range(50)))
+    expect(fetch.calls == 2 and set(got) == {"token-2"},
+           "50 get() calls at once once the token expired", "one more token request",
+           f"{fetch.calls - 1} more token requests")
 
 
 @cache.case("invalidate(token) makes the next get() fetch, but not for an older token")
@@ -452,6 +472,13 @@ def _(ns: Namespace) -> None:
     now = time.time()
     _refused(ns, access_token(now, aud="https://billing.clouddocs.test"), now,
              "a token whose aud is another API", "it was not issued for this API")
+
+
+@access.case("a token from another issuer is refused")
+def _(ns: Namespace) -> None:
+    now = time.time()
+    _refused(ns, access_token(now, iss="https://attacker-idp.test"), now,
+             "a token whose iss is another provider", "only the expected issuer's tokens count")
 
 
 @access.case("an ID token (typ JWT) is refused")

@@ -48,11 +48,14 @@ async def sign_in_at(idp: IdentityProvider, url: str) -> httpx2.Response:
 class RecordingProvider:
     """A stand-in token endpoint that records each request and answers with fake tokens."""
 
-    def __init__(self) -> None:
+    def __init__(self, status: int = 200) -> None:
         self.requests: list[httpx2.Request] = []
+        self.status = status
 
     def handle(self, request: httpx2.Request) -> httpx2.Response:
         self.requests.append(request)
+        if self.status != 200:
+            return httpx2.Response(self.status, json={"error": "invalid_grant"})
         return httpx2.Response(200, json={"access_token": "attacker-session-token",
                                           "token_type": "Bearer", "expires_in": 600})
 

@@ -23,7 +23,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import httpx2
 
@@ -125,6 +125,14 @@ def callback_code(pending: PendingLogin, callback_url: str) -> str:
     return codes[0]
 
 
+def _client_auth(form: dict[str, str], client_id: str, secret: str | None) -> dict[str, Any]:
+    """The request's form and credentials: HTTP Basic for a confidential client, with id
+    and secret form-urlencoded first (RFC 6749 §2.3.1); ``client_id`` in the form otherwise."""
+    if secret is None:
+        return {"data": {**form, "client_id": client_id}}
+    return {"data": form, "auth": (quote(client_id, safe=""), quote(secret, safe=""))}
+
+
 class TokenError(Exception):
     """The token endpoint said no; ``error`` is its RFC 6749 §5.2 code."""
 
@@ -143,10 +151,7 @@ async def token_request(
     client_secret: str | None = None,
 ) -> dict[str, Any]:
     """POST ``form`` to the token endpoint, as a confidential client (Basic) or a public one."""
-    if client_secret is None:
-        response = await http.post(token_endpoint, data={**form, "client_id": client_id})
-    else:
-        response = await http.post(token_endpoint, data=form, auth=(client_id, client_secret))
+    response = await http.post(token_endpoint, **_client_auth(form, client_id, client_secret))
     body = response.json() if response.headers.get("content-type", "").startswith(
         "application/json"
     ) else {}
@@ -202,10 +207,7 @@ async def revoke(
 ) -> None:
     """Ask the server to revoke ``token`` (RFC 7009). It answers 200 even for unknown tokens."""
     form = {"token": token, "token_type_hint": token_type_hint}
-    if client_secret is None:
-        response = await http.post(revocation_endpoint, data={**form, "client_id": client_id})
-    else:
-        response = await http.post(revocation_endpoint, data=form, auth=(client_id, client_secret))
+    response = await http.post(revocation_endpoint, **_client_auth(form, client_id, client_secret))
     if response.status_code != 200:
         raise TokenError(response.status_code, "revocation refused")
 

@@ -17,6 +17,7 @@ Two ways to accept the authorization server's access tokens, behind one interfac
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import httpx2
 import jwt
@@ -100,7 +101,8 @@ class IntrospectedTokens:
         self._endpoint = introspection_endpoint
         self.issuer = issuer
         self.audience = audience
-        self._auth = (client_id, client_secret)
+        # HTTP Basic, id and secret form-urlencoded first (RFC 6749 §2.3.1, RFC 7662 §2.1).
+        self._auth = (quote(client_id, safe=""), quote(client_secret, safe=""))
         self._clock: Clock = clock if clock is not None else SystemClock()
 
     async def verify(self, token: str) -> Principal | None:

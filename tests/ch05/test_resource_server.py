@@ -161,3 +161,24 @@ async def test_send_fetches_a_new_token_after_a_401(world: World) -> None:
                          client_secret=SYNC_SECRET)
             assert (await credentials.send(client, "GET", "/me")).status_code == 200
     assert credentials.fetches == 2
+
+
+async def test_secrets_with_reserved_characters_work_over_http_basic(world: World) -> None:
+    """RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding, so a ':'
+    or '%' in a secret cannot split or corrupt the credentials."""
+    odd = "s3:cr%41t+/ 0123456789"  # unquoted, "%41" would arrive as "A"
+    world.idp.add_client("odd-client", secret=odd, grant_types=["client_credentials"],
+                         scope="docs:read", default_resource=API, opaque_access_tokens=True)
+    world.idp.add_resource_server("https://odd.clouddocs.test", client_id="odd-api", secret=odd)
+    async with asgi_client(world.idp.app, base_url=IDP) as http:
+        credentials = ClientCredentials(http, IDP + "/token", client_id="odd-client",
+                                        client_secret=odd, clock=world.clock)
+        token = await credentials.token()
+        introspected = IntrospectedTokens(http, IDP + "/introspect", issuer=IDP, audience=API,
+                                          client_id="docs-api", client_secret=API_SECRET,
+                                          clock=world.clock)
+        assert await introspected.verify(token) is not None
+        odd_api = IntrospectedTokens(http, IDP + "/introspect", issuer=IDP,
+                                     audience="https://odd.clouddocs.test", client_id="odd-api",
+                                     client_secret=odd, clock=world.clock)
+        assert await odd_api.verify(token) is None  # authenticated fine; not its token

@@ -318,3 +318,14 @@ def refuse_every_token(
 
 
 _ = base64, hashlib  # imported for symmetry with the solution's imports
+
+
+async def finish_refusing_every_callback(
+    provider: httpx2.AsyncClient, pending: PendingLogin, callback_url: str, *,
+    client_id: str, client_secret: str,
+) -> dict[str, Any]:
+    """The chapter's "refuses everything" callback: safe, and useless."""
+    raise LoginFailed("no logins today")
+
+
+scope_refusing_everyone = _guard_factory("scope_refusing_everyone", lambda needed, held: False)

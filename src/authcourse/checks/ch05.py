@@ -194,8 +194,11 @@ async def _(ns: Namespace) -> None:
                             code_challenge=challenge)
     location = (await sign_in_at(idp, url)).headers["location"]
     async with asgi_client(idp.app, base_url=ISSUER) as provider:
-        tokens = await asynchronous(ns, "finish_login")(provider, pending, location, client_id=CLIENT_ID,
-                                          client_secret=CLIENT_SECRET)
+        try:
+            tokens = await asynchronous(ns, "finish_login")(
+                provider, pending, location, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+        except LoginFailed as refused:
+            tokens = f"LoginFailed({refused})"
     expect(isinstance(tokens, dict) and "access_token" in tokens,
            "finish_login with a genuine callback (right state, real code)",
            "the provider's JSON answer with an access_token", repr(tokens)[:120])

@@ -86,6 +86,8 @@ async def create_tables(engine: AsyncEngine) -> None:
 
 def create_bff_app(settings: BffSettings) -> FastAPI:
     """The CloudDocs web front end's server: /login, /auth/callback, /api/me, /logout."""
+    if "openid" not in settings.scope.split():
+        raise ValueError("the BFF needs the openid scope: it names the user by the ID token's sub")
     app = FastAPI(title="CloudDocs web (backend-for-frontend)")
     # Lax, not Strict: the provider's redirect back to /auth/callback is a cross-site
     # top-level navigation, and it must carry the state cookie.
@@ -131,7 +133,7 @@ def create_bff_app(settings: BffSettings) -> FastAPI:
             await connection.execute(insert(bff_sessions).values(
                 id_hash=_digest(session_id), subject=str(token["userinfo"]["sub"]),
                 access_token=token["access_token"], refresh_token=token.get("refresh_token"),
-                expires_at=settings.clock.time() + float(token["expires_in"]),
+                expires_at=settings.clock.time() + float(token.get("expires_in", 0)),
                 created_at=settings.clock.time()))
         request.session.clear()
         response = RedirectResponse("/", status_code=303)
@@ -180,7 +182,7 @@ def _api_routes(app: FastAPI, settings: BffSettings, oauth: OAuth, tokens: Any) 
                     bff_sessions.c.id_hash == row["id_hash"]).values(
                     access_token=new["access_token"],
                     refresh_token=new.get("refresh_token", current["refresh_token"]),
-                    expires_at=settings.clock.time() + float(new["expires_in"])))
+                    expires_at=settings.clock.time() + float(new.get("expires_in", 0))))
             return str(new["access_token"])
 
     @app.get("/api/me", responses={502: {"description": "the API refused the stored token"}})

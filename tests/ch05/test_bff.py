@@ -9,10 +9,17 @@ import hashlib
 import httpx2
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from authcourse.client import browser
 from authcourse.idp import sign_in
-from clouddocs.bff import SESSION_COOKIE, SESSION_LIFETIME, bff_sessions
+from clouddocs.bff import (
+    SESSION_COOKIE,
+    SESSION_LIFETIME,
+    BffSettings,
+    bff_sessions,
+    create_bff_app,
+)
 
 from .conftest import IDP, PASSWORD, WEB, Bff, World
 
@@ -115,3 +122,12 @@ async def test_no_or_a_bad_cookie_gets_a_401_with_a_challenge(
             agent.cookies.set(SESSION_COOKIE, cookie, domain="clouddocs.test")
         me = await agent.get(WEB + "/api/me")
     assert me.status_code == 401 and "Cookie" in me.headers["www-authenticate"]
+
+
+def test_the_bff_refuses_a_configuration_without_openid() -> None:
+    settings = BffSettings(issuer=IDP, client_id="clouddocs-web", client_secret="x" * 20,
+                           redirect_uri=WEB + "/auth/callback", api_base_url="https://api.test",
+                           state_secret="s" * 40, scope="docs:read",
+                           engine=create_async_engine("sqlite+aiosqlite:///:memory:"))
+    with pytest.raises(ValueError, match="openid"):
+        create_bff_app(settings)

@@ -45,7 +45,12 @@ def _scopes(value: Any) -> frozenset[str]:
 
 
 class JwtAccessTokens:
-    """Validates RFC 9068 JWT access tokens offline; ``audience`` is this API's identifier."""
+    """Validates RFC 9068 JWT access tokens offline; ``audience`` is this API's identifier.
+
+    ``jwks`` is the key set fetched at start-up: after the provider rotates its keys, tokens
+    with the new ``kid`` are refused until it is fetched again (chapter 6 caches the JWKS
+    and refetches it when an unknown ``kid`` shows up).
+    """
 
     def __init__(
         self, *, issuer: str, audience: str, jwks: jwt.PyJWKSet, clock: Clock | None = None

@@ -78,7 +78,8 @@ def authorization_url(
     if resource is not None:
         parameters["resource"] = resource
     # urlencode escapes every value: a redirect URI with its own query stays one value.
-    return f"{endpoint}?{urlencode(parameters)}"
+    separator = "&" if "?" in endpoint else "?"  # an endpoint may carry a query of its own
+    return f"{endpoint}{separator}{urlencode(parameters)}"
 
 
 def begin_login(
@@ -152,9 +153,12 @@ async def token_request(
 ) -> dict[str, Any]:
     """POST ``form`` to the token endpoint, as a confidential client (Basic) or a public one."""
     response = await http.post(token_endpoint, **_client_auth(form, client_id, client_secret))
-    body = response.json() if response.headers.get("content-type", "").startswith(
-        "application/json"
-    ) else {}
+    try:
+        body = response.json()
+    except ValueError:  # not JSON: a proxy's error page, say
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
     if response.status_code != 200 or "access_token" not in body:
         raise TokenError(response.status_code, str(body.get("error", "invalid_response")))
     return dict(body)

@@ -79,12 +79,16 @@ class JwtAccessTokens:
                 issuer=self.issuer,
                 audience=self.audience,  # a token for another API is not for us
                 # Expiry is checked against the injected clock below, not the wall clock.
-                options={"require": REQUIRED_CLAIMS, "verify_exp": False, "verify_iat": False},
+                options={"require": REQUIRED_CLAIMS, "verify_exp": False, "verify_iat": False,
+                         "verify_nbf": False},
             )
         except (jwt.PyJWTError, KeyError):
             return None
-        if not isinstance(claims["exp"], int | float) or self._clock.time() >= claims["exp"]:
+        now = self._clock.time()
+        if not isinstance(claims["exp"], int | float) or now >= claims["exp"]:
             return None
+        if isinstance(claims.get("nbf"), int | float) and now < claims["nbf"]:
+            return None  # not valid yet
         return Principal(subject=str(claims["sub"]), scopes=_scopes(claims.get("scope")))
 
 

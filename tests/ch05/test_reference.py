@@ -7,6 +7,7 @@ from __future__ import annotations
 import hmac
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx2
 import jwt
 import pytest
 
@@ -225,3 +226,21 @@ async def test_refresh_rotates_and_revocation_ends_the_grant(world: World) -> No
                      token_type_hint="refresh_token", **WEB_CLIENT)
         with pytest.raises(TokenError):
             await refresh(provider, IDP + "/token", second["refresh_token"], **WEB_CLIENT)
+
+
+def test_an_endpoint_with_its_own_query_keeps_it() -> None:
+    url = authorization_url("https://idp.test/authorize?tenant=acme", client_id="c",
+                            redirect_uri=CALLBACK, scope="openid", state="s", code_challenge="c")
+    query = parse_qs(urlsplit(url).query)
+    assert query["tenant"] == ["acme"] and query["state"] == ["s"]
+
+
+async def test_a_token_endpoint_that_answers_garbage_is_a_token_error() -> None:
+    def garbage(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(502, text="<html>bad gateway</html>",
+                               headers={"content-type": "application/json"})
+
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(garbage)) as http:
+        with pytest.raises(TokenError) as error:
+            await refresh(http, IDP + "/token", "r", **WEB_CLIENT)
+    assert error.value.status_code == 502

@@ -13,10 +13,11 @@ import httpx2
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from authcourse.client import asgi_client
 from clouddocs.oauth_client import ClientCredentials, revoke
-from clouddocs.resource_server import IntrospectedTokens, create_docs_api
+from clouddocs.resource_server import IntrospectedTokens, JwtAccessTokens, create_docs_api
 
 from .conftest import (
     API,
@@ -182,3 +183,21 @@ async def test_secrets_with_reserved_characters_work_over_http_basic(world: Worl
                                      audience="https://odd.clouddocs.test", client_id="odd-api",
                                      client_secret=odd, clock=world.clock)
         assert await odd_api.verify(token) is None  # authenticated fine; not its token
+
+
+async def test_nbf_and_exp_are_judged_by_the_injected_clock(world: World) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    keys = jwt.PyJWKSet.from_dict({"keys": [{**public, "kid": "k1", "alg": "RS256"}]})
+    verifier = JwtAccessTokens(issuer=IDP, audience=API, jwks=keys, clock=world.clock)
+    now = int(world.clock.time())
+    claims = {"iss": IDP, "aud": API, "sub": "s", "client_id": "c", "jti": "j", "iat": now,
+              "exp": now + 600, "scope": "docs:read"}
+    sign = lambda **extra: jwt.encode({**claims, **extra}, key, algorithm="RS256",  # noqa: E731
+                                      headers={"typ": "at+jwt", "kid": "k1"})
+    assert await verifier.verify(sign()) is not None
+    assert await verifier.verify(sign(nbf=now + 60)) is None  # not valid yet
+    world.clock.advance(seconds=60)
+    assert await verifier.verify(sign(nbf=now + 60)) is not None
+    world.clock.advance(seconds=540)
+    assert await verifier.verify(sign()) is None  # exp reached on the injected clock

@@ -88,6 +88,8 @@ def create_bff_app(settings: BffSettings) -> FastAPI:
     """The CloudDocs web front end's server: /login, /auth/callback, /api/me, /logout."""
     if "openid" not in settings.scope.split():
         raise ValueError("the BFF needs the openid scope: it names the user by the ID token's sub")
+    if len(settings.state_secret) < 32:
+        raise ValueError("state_secret signs the login state: use at least 32 random characters")
     app = FastAPI(title="CloudDocs web (backend-for-frontend)")
     # Lax, not Strict: the provider's redirect back to /auth/callback is a cross-site
     # top-level navigation, and it must carry the state cookie.

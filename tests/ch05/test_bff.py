@@ -124,10 +124,15 @@ async def test_no_or_a_bad_cookie_gets_a_401_with_a_challenge(
     assert me.status_code == 401 and "Cookie" in me.headers["www-authenticate"]
 
 
-def test_the_bff_refuses_a_configuration_without_openid() -> None:
-    settings = BffSettings(issuer=IDP, client_id="clouddocs-web", client_secret="x" * 20,
-                           redirect_uri=WEB + "/auth/callback", api_base_url="https://api.test",
-                           state_secret="s" * 40, scope="docs:read",
-                           engine=create_async_engine("sqlite+aiosqlite:///:memory:"))
-    with pytest.raises(ValueError, match="openid"):
+@pytest.mark.parametrize(("change", "complaint"), [
+    ({"scope": "docs:read"}, "openid"), ({"state_secret": "short"}, "32"),
+])
+def test_the_bff_refuses_a_weak_configuration(change: dict[str, str], complaint: str) -> None:
+    settings = BffSettings(**{
+        "issuer": IDP, "client_id": "clouddocs-web", "client_secret": "x" * 20,
+        "redirect_uri": WEB + "/auth/callback", "api_base_url": "https://api.test",
+        "state_secret": "s" * 40, "engine": create_async_engine("sqlite+aiosqlite:///:memory:"),
+        **change,
+    })
+    with pytest.raises(ValueError, match=complaint):
         create_bff_app(settings)

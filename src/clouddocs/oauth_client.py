@@ -91,7 +91,7 @@ def begin_login(
     resource: str | None = None,
 ) -> tuple[str, PendingLogin]:
     """The URL to send the browser to, and what to remember until it comes back."""
-    state = secrets.token_urlsafe(STATE_BYTES)
+    state = secrets.token_hex(STATE_BYTES)  # 64 hex digits
     verifier, challenge = pkce_pair()
     url = authorization_url(
         endpoint,

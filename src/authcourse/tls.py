@@ -15,7 +15,7 @@ real server. This module makes one in a fraction of a second and always tears it
   ``credential``, for ``httpx2.AsyncClient(verify=...)``.
 
 Toolkit, not lesson: the identity logic the course teaches lives in ``clouddocs.mtls``.
-Tested with uvicorn 0.30–0.54 (pinned in pyproject): the subclass relies on the protocol's
+Tested with uvicorn 0.54 (pyproject pins <0.55): the subclass relies on the protocol's
 ``app`` attribute and ``connection_made`` being called once the handshake has completed.
 """
 

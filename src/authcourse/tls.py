@@ -50,10 +50,12 @@ __all__ = [
     "Credential",
     "TLSExtensionH11Protocol",
     "TLSServer",
+    "WithTLSExtension",
     "certificate_thumbprint",
     "client_context",
     "describe_refusal",
     "serve_tls",
+    "tls_extension",
 ]
 
 #: Certificates here live a day: long enough for any notebook run, useless if leaked.
@@ -215,18 +217,14 @@ def client_context(ca: CertificateAuthority, credential: Credential | None = Non
     return context
 
 
-def _tls_extension(ssl_object: ssl.SSLObject | None) -> dict[str, Any]:
-    """The ASGI TLS extension (asgiref "TLS extension" spec) for one connection."""
-    if ssl_object is None:
-        return {}
-    der = ssl_object.getpeercert(binary_form=True)
+def tls_extension(certificate: x509.Certificate | None, *, version: str | None = "TLSv1.3", cipher: str | None = None) -> dict[str, Any]:
+    """The ASGI TLS extension (asgiref "TLS extension" spec) for a connection whose client
+    presented ``certificate`` (None: no client certificate)."""
     chain: list[str] = []
     name: str | None = None
-    if der:
-        certificate = x509.load_der_x509_certificate(der)
+    if certificate is not None:
         chain = [certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")]
         name = certificate.subject.rfc4514_string()
-    cipher = ssl_object.cipher()
     return {
         "server_cert": None,
         # Python's ssl exposes only the peer's own certificate before 3.13, so the "chain"
@@ -234,14 +232,30 @@ def _tls_extension(ssl_object: ssl.SSLObject | None) -> dict[str, Any]:
         "client_cert_chain": chain,
         "client_cert_name": name,
         "client_cert_error": None,  # CERT_REQUIRED: an unverified certificate never gets here
-        "tls_version": {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}.get(ssl_object.version() or ""),
+        "tls_version": {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}.get(version or ""),
         "cipher_suite": None,
-        "cipher_name": cipher[0] if cipher else None,
+        "cipher_name": cipher,
     }
 
 
-class _WithTLSExtension:
-    """Wraps the app for one connection: every request on it carries the connection's TLS facts."""
+def _connection_extension(ssl_object: ssl.SSLObject | None) -> dict[str, Any]:
+    if ssl_object is None:
+        return {}
+    der = ssl_object.getpeercert(binary_form=True)
+    cipher = ssl_object.cipher()
+    return tls_extension(
+        x509.load_der_x509_certificate(der) if der else None,
+        version=ssl_object.version(),
+        cipher=cipher[0] if cipher else None,
+    )
+
+
+class WithTLSExtension:
+    """Wraps an app so every request carries one connection's TLS facts in its scope.
+
+    ``TLSExtensionH11Protocol`` wraps each connection this way; checks and tests use it
+    in-process to present a certificate without a socket.
+    """
 
     def __init__(self, app: Any, tls: dict[str, Any]) -> None:
         self.app = app
@@ -250,6 +264,9 @@ class _WithTLSExtension:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket") and self.tls:
             scope = {**scope, "extensions": {**(scope.get("extensions") or {}), "tls": self.tls}}
+        elif scope["type"] in ("http", "websocket") and "extensions" in scope:
+            # No TLS on this connection: make sure nothing upstream left a "tls" entry.
+            scope = {**scope, "extensions": {k: v for k, v in scope["extensions"].items() if k != "tls"}}
         await self.app(scope, receive, send)
 
 
@@ -263,7 +280,7 @@ class TLSExtensionH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.app = _WithTLSExtension(self.app, _tls_extension(transport.get_extra_info("ssl_object")))
+        self.app = WithTLSExtension(self.app, _connection_extension(transport.get_extra_info("ssl_object")))
 
 
 @dataclass(frozen=True)

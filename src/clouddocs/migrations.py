@@ -56,3 +56,47 @@ def session_or_jwt(sessions: SessionCookie, tokens: TokenService, db: Database) 
         )
 
     return caller
+
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    and_,
+    case,
+    exists,
+    insert,
+    literal,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from clouddocs.rbac import Membership, Role
+
+#: The legacy shape being migrated away from: one flag per user.
+legacy_metadata = MetaData()
+legacy_flags = Table(
+    "legacy_admin_flags", legacy_metadata,
+    Column("user_id", Integer, primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("is_admin", Boolean, nullable=False),
+)
+
+
+async def backfill_roles(connection: AsyncConnection, flags: Table = legacy_flags) -> int:
+    """Give every flagged user without a membership the role their flag implies; return how many.
+
+    Idempotent (users who have a membership are skipped, whatever their role now is), so it
+    can run on every deploy while old code still writes the flag.
+    """
+    already = exists().where(and_(Membership.user_id == flags.c.user_id,
+                                  Membership.tenant_id == flags.c.tenant_id))
+    role = case((flags.c.is_admin, literal(Role.ADMIN.value)), else_=literal(Role.MEMBER.value))
+    statement = insert(Membership).from_select(
+        ["tenant_id", "user_id", "role"],
+        select(flags.c.tenant_id, flags.c.user_id, role).where(~already),
+    )
+    result = await connection.execute(statement)
+    return result.rowcount or 0

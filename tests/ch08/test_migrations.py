@@ -77,3 +77,31 @@ async def test_a_revoked_token_is_refused_even_with_a_cookie(world: World) -> No
     async with asgi_client(world.app) as http:
         response = await http.get("/me", headers={"Authorization": f"Bearer {world.token}", **world.cookie})
     assert response.status_code == 401
+
+
+@pytest.mark.anyio
+async def test_backfill_roles_is_idempotent_and_never_demotes() -> None:
+    from sqlalchemy import insert, select
+
+    from clouddocs.migrations import backfill_roles, legacy_flags, legacy_metadata
+    from clouddocs.rbac import Membership
+
+    db = Database()
+    await db.create_all()
+    try:
+        async with db.engine.begin() as connection:
+            await connection.run_sync(legacy_metadata.create_all)
+            await connection.execute(insert(Tenant.__table__), [{"id": 1, "name": "A"}, {"id": 2, "name": "B"}])
+            await connection.execute(insert(User.__table__), [
+                {"id": n, "tenant_id": 1 + n % 2, "email": f"u{n}@x.test", "display_name": "u"} for n in range(1, 5)])
+            await connection.execute(insert(legacy_flags), [
+                {"user_id": n, "tenant_id": 1 + n % 2, "is_admin": n == 2} for n in range(1, 5)])
+            await connection.execute(insert(Membership.__table__), [{"tenant_id": 1, "user_id": 4, "role": "viewer"}])
+        async with db.engine.begin() as connection:
+            assert await backfill_roles(connection) == 3
+            assert await backfill_roles(connection) == 0
+            rows = (await connection.execute(
+                select(Membership.tenant_id, Membership.user_id, Membership.role).order_by(Membership.user_id))).all()
+        assert rows == [(2, 1, "member"), (1, 2, "admin"), (2, 3, "member"), (1, 4, "viewer")]
+    finally:
+        await db.dispose()

@@ -72,3 +72,17 @@ def test_hs256_keys_are_refused_at_construction() -> None:
     ring = KeyRing(new_hs256_key("k"))
     with pytest.raises(ValueError, match="public keys"):
         ServiceSettings(name="billing", issuer=ISSUER, gateway_keys=ring.verification_keys(), callers=frozenset())
+
+
+@pytest.mark.anyio
+async def test_full_audit_of_the_microservices_pattern_has_no_failure() -> None:
+    from authcourse.audit import audit
+    from authcourse.audit.targets.patterns import build_microservices
+
+    audited = build_microservices()
+    report = await audit(audited.app, audited.target)
+    bad = [(r.id, r.status, r.summary) for r in report.results if str(r.status) in ("fail", "error")]
+    assert not bad, bad
+    passed = {r.id for r in report.results if str(r.status) == "pass"}
+    # The probes that matter for this service did run (n/a is not a pass).
+    assert {"transport.hsts", "jwt.alg_none", "jwt.aud_checked", "jwt.iss_checked", "jwt.kid_injection"} <= passed

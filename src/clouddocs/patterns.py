@@ -92,3 +92,60 @@ def microservice_app(settings: ServiceSettings) -> FastAPI:
         return {"caller": service.common_name, "user": str(claims["sub"]), "action": "write"}
 
     return harden(app)
+
+
+from fastapi import APIRouter, Response
+from sqlalchemy import and_, delete, select
+
+from clouddocs.db import User
+from clouddocs.rbac import Member, MemberDependency, Membership, Role, require_permission
+from clouddocs.token_app import TokenAppSettings, require_access_token, token_routes
+
+
+def tenant_member(settings: TokenAppSettings) -> MemberDependency:
+    """A dependency: the caller of a valid access token as a ``Member`` of their own tenant, or 403."""
+    access = require_access_token(settings.tokens, settings.db)
+
+    async def member(claims: Annotated[dict[str, Any], Depends(access)]) -> Member:
+        user_id = int(claims["sub"])
+        statement = (
+            select(User.tenant_id, Membership.role)
+            .join(Membership, and_(Membership.user_id == User.id, Membership.tenant_id == User.tenant_id))
+            .where(User.id == user_id)
+        )
+        async with settings.db.engine.connect() as connection:
+            row = (await connection.execute(statement)).first()
+        if row is None:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "no role in this tenant")
+        return Member(user_id, row.tenant_id, Role(row.role))
+
+    return member
+
+
+def startup_saas_app(settings: TokenAppSettings) -> FastAPI:
+    """Passwords + JWT (access + rotating refresh, chapter 3) + RBAC on the team routes (chapter 7)."""
+    app = FastAPI(title="CloudDocs — startup SaaS pattern")
+    app.include_router(token_routes(settings))
+    member = tenant_member(settings)
+    team = APIRouter(prefix="/team")
+
+    @team.get("")
+    async def list_team(caller: Annotated[Member, Depends(require_permission("members:read", member))]) -> list[dict[str, Any]]:
+        async with settings.db.engine.connect() as connection:
+            rows = await connection.execute(
+                select(Membership.user_id, Membership.role).where(Membership.tenant_id == caller.tenant_id)
+                .order_by(Membership.user_id))
+        return [{"user_id": row.user_id, "role": row.role} for row in rows]
+
+    @team.delete("/{user_id}", status_code=204, responses={404: {"description": "No such member in your tenant"}})
+    async def remove_member(user_id: int, caller: Annotated[Member, Depends(require_permission("members:manage", member))]) -> Response:
+        async with settings.db.engine.begin() as connection:
+            # Filtered by the caller's tenant: another tenant's user id is simply not found (BOLA).
+            result = await connection.execute(delete(Membership).where(
+                Membership.tenant_id == caller.tenant_id, Membership.user_id == user_id))
+        if not result.rowcount:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
+        return Response(status_code=204)
+
+    app.include_router(team)
+    return harden(app)

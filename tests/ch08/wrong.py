@@ -72,7 +72,7 @@ def recommend_never_refusing(req: Requirements) -> Stack:
 Dependency = Callable[..., Awaitable[Any]]
 
 
-def _dual(fallback_on_bad_token: bool = False, check_revocation: bool = True,
+def _dual(name: str, fallback_on_bad_token: bool = False, check_revocation: bool = True,
           both_challenges: bool = True) -> Callable[..., Dependency]:
     def session_or_jwt(sessions: Any, tokens: Any, db: Any) -> Dependency:
         async def caller(
@@ -100,18 +100,19 @@ def _dual(fallback_on_bad_token: bool = False, check_revocation: bool = True,
 
         return caller
 
+    session_or_jwt.__name__ = session_or_jwt.__qualname__ = name  # the contract names it
     return session_or_jwt
 
 
-dual_falling_back_to_cookie = _dual(fallback_on_bad_token=True)
-dual_skipping_revocation = _dual(check_revocation=False)
-dual_with_bearer_challenge_only = _dual(both_challenges=False)
+dual_falling_back_to_cookie = _dual("dual_falling_back_to_cookie", fallback_on_bad_token=True)
+dual_skipping_revocation = _dual("dual_skipping_revocation", check_revocation=False)
+dual_with_bearer_challenge_only = _dual("dual_with_bearer_challenge_only", both_challenges=False)
 
 
 # --------------------------------------------------------------------------- 08.3
 
 
-def _identity(header_from_anyone: bool = False, header_first: bool = False, catch_garbage: bool = True,
+def _identity(name: str, header_from_anyone: bool = False, header_first: bool = False, catch_garbage: bool = True,
               challenge: bool = True) -> Callable[[frozenset[str]], Callable[[Request], Awaitable[str]]]:
     def service_identity(trusted_proxies: frozenset[str]) -> Callable[[Request], Awaitable[str]]:
         async def service(request: Request) -> str:
@@ -132,13 +133,14 @@ def _identity(header_from_anyone: bool = False, header_first: bool = False, catc
 
         return service
 
+    service_identity.__name__ = service_identity.__qualname__ = name  # the contract names it
     return service_identity
 
 
-identity_trusting_any_header = _identity(header_from_anyone=True)
-identity_preferring_the_header = _identity(header_first=True)
-identity_crashing_on_garbage = _identity(catch_garbage=False)
-identity_401_without_challenge = _identity(challenge=False)
+identity_trusting_any_header = _identity("identity_trusting_any_header", header_from_anyone=True)
+identity_preferring_the_header = _identity("identity_preferring_the_header", header_first=True)
+identity_crashing_on_garbage = _identity("identity_crashing_on_garbage", catch_garbage=False)
+identity_401_without_challenge = _identity("identity_401_without_challenge", challenge=False)
 
 
 # --------------------------------------------------------------------------- 08.4

@@ -7,12 +7,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NBVAL  := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help install lab work test test-fast lint execute export labs grade bench audit clean
+.PHONY: help install lab work test test-fast test-browser lint execute export labs grade bench audit clean
 
 help:
 	@echo "make lab      open the course in JupyterLab"
 	@echo "make test     run the whole test suite (what CI runs)"
 	@echo "make test-fast  the suite without Jupyter kernels (for authors, under a minute)"
+	@echo "make test-browser  open every notebook in JupyterLab in headless Chromium (needs chromium)"
 	@echo "make export   write notebooks/ export cells into src/clouddocs/"
 	@echo "make labs     regenerate labs/ from solutions/"
 	@echo "make execute  re-execute notebooks/ and solutions/ so stored outputs are current"
@@ -52,6 +53,20 @@ test: lint
 # For authors: no Jupyter kernels (no nbval, no grading runs), lint first.
 test-fast: lint
 	$(BIN)/pytest -q -n auto -m "not slow" tests
+
+# Every notebook, lab and solution in JupyterLab in Debian's Chromium, driven by Playwright
+# (the [browser] extra; never `playwright install`). Installs no system package: without
+# Chromium it stops with a plain message. Screenshots go to screenshots/ (git-ignored).
+CHROMIUM      ?= /usr/bin/chromium
+BROWSER_STAMP := $(VENV)/.browser-stamp
+$(BROWSER_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,browser]'
+	@touch $(BROWSER_STAMP)
+
+test-browser: $(BROWSER_STAMP)
+	@test -x "$(CHROMIUM)" || { echo "test-browser: Chromium not found at $(CHROMIUM)." \
+		"Install Debian's chromium package (apt-get install chromium) or set CHROMIUM=/path."; exit 1; }
+	CHROMIUM="$(CHROMIUM)" $(BIN)/pytest -q -p no:xdist tests/browser/browser_check.py
 
 export: $(STAMP)
 	$(BIN)/python -m authcourse export

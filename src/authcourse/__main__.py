@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     grade_cmd.add_argument(
         "--json", action="store_true", help="print a JSON list instead of the table"
     )
+    grade_cmd.add_argument(
+        "--html", type=Path, metavar="FILE", help="also write an offline HTML report to FILE"
+    )
 
     bench_cmd = commands.add_parser(
         "bench",
@@ -163,6 +166,10 @@ def _grade(args: argparse.Namespace) -> int:
     print(grading.to_json(rows) if args.json else grading.render_table(rows))
     if args.csv:
         grading.write_csv(rows, args.csv)
+    if args.html:
+        from authcourse.grading import html_report
+
+        html_report.write(rows, args.html)
     return 0
 
 

@@ -48,11 +48,10 @@ def bar_chart(
     return to_svg(figure)
 
 
-def histogram(
-    values: Sequence[float], *, bins: Sequence[float], title: str, xlabel: str
-) -> str:
+def histogram(values: Sequence[float], *, bins: Sequence[float], title: str, xlabel: str) -> str:
     """How many values fall in each bin, as ``<svg>`` (the last bin includes its right edge)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(6.0, 2.6))
     axes = figure.add_subplot()
@@ -60,7 +59,7 @@ def histogram(
     axes.set_xlabel(xlabel)
     axes.set_ylabel("submissions")
     axes.set_title(title)
-    axes.yaxis.get_major_locator().set_params(integer=True)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # whole submissions only
     figure.tight_layout()
     return to_svg(figure)
 

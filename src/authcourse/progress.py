@@ -57,8 +57,10 @@ class Progress:
         """Each exercise's share of its points, as an inline ``<svg>`` bar chart."""
         return charts.bar_chart(
             [exercise.id for exercise in self.exercises],
-            [exercise.score / exercise.max_score if exercise.max_score else 0.0
-             for exercise in self.exercises],
+            [
+                exercise.score / exercise.max_score if exercise.max_score else 0.0
+                for exercise in self.exercises
+            ],
             title=f"{self.passed} of {len(self.exercises)} exercises pass",
             xlabel="share of the exercise's points",
         )

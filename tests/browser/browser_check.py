@@ -179,7 +179,7 @@ def browser() -> Iterator[BrowserContext]:
                 context.close()
 
 
-def _page(browser: BrowserContextContext, lab: Lab | None) -> tuple[Page, list[str]]:
+def _page(browser: BrowserContext, lab: Lab | None) -> tuple[Page, list[str]]:
     page = browser.new_page()
     outside: list[str] = []
 
@@ -247,9 +247,7 @@ def inspect(page: Page, lab: Lab, relative: str, *, run_all: bool) -> list[str]:
     )
     markdown_cells = sum(cell["cell_type"] == "markdown" for cell in notebook["cells"])
     code_cells = [c for c in notebook["cells"] if c["cell_type"] == "code"]
-    checks = sum(
-        bool(re.search(r"\bcheck(_all)?\(", "".join(c["source"]))) for c in code_cells
-    )
+    checks = sum(bool(re.search(r"\bcheck(_all)?\(", "".join(c["source"]))) for c in code_cells)
 
     page.goto(f"{lab.url}/lab/tree/{relative}?reset&token={lab.token}")
     page.wait_for_function(
@@ -369,8 +367,14 @@ def test_notebook_in_the_browser(lab: Lab, browser: BrowserContext, relative: st
     try:
         problems = inspect(page, lab, relative, run_all=relative.startswith("solutions/"))
         folder, name = relative.split("/")
-        if folder == "notebooks" or folder == "solutions":
+        if folder in ("notebooks", "solutions"):
             _screenshot(page, f"{folder}-{Path(name).stem}")
+        if folder == "solutions" and not problems:
+            # A learner's view of the first check(...) result: the cell and its HTML output.
+            cell = page.locator(".jp-CodeCell:has(.authcourse-report)").first
+            cell.scroll_into_view_if_needed()
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            cell.screenshot(path=str(SCREENSHOTS / f"{folder}-{Path(name).stem}-check.png"))
     finally:
         _shut_down(page)
     problems.extend(f"a request left the machine: {url}" for url in outside)
@@ -393,9 +397,7 @@ def test_a_failing_first_cell_is_caught(lab: Lab, browser: BrowserContext) -> No
         problems = inspect(page, lab, "fixtures/first_cell_error.ipynb", run_all=False)
     finally:
         _shut_down(page)
-    assert "code cell 1 raised RuntimeError: this first cell fails on purpose" in problems, (
-        problems
-    )
+    assert "code cell 1 raised RuntimeError: this first cell fails on purpose" in problems, problems
 
 
 def test_the_grade_report_renders_offline(browser: BrowserContext, tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ def progress(work_dir: Path | None = None, *, grader: Grader | None = None) -> P
     """Grade the learner's ``work/`` copies (only those changed since last time) and show them."""
     from authcourse.checks import core
 
-    work_dir = work_dir if work_dir is not None else notebooks.repo_root() / "work"
+    work_dir = work_dir if work_dir is not None else _default_work_dir()
     copies = {
         chapter: path
         for path in sorted(work_dir.glob("*.ipynb"))
@@ -139,6 +139,13 @@ def progress(work_dir: Path | None = None, *, grader: Grader | None = None) -> P
             ExerciseProgress(chapter, exercise.id, exercise.title, score, exercise.points, status)
         )
     return Progress(exercises, notes)
+
+
+def _default_work_dir() -> Path:
+    try:
+        return notebooks.repo_root() / "work"
+    except RuntimeError:  # the course installed without its repository: the notebook's folder
+        return Path.cwd()
 
 
 def _grade(paths: Sequence[Path]) -> list[Any]:

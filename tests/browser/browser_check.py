@@ -346,6 +346,11 @@ def inspect(page: Page, lab: Lab, relative: str, *, run_all: bool) -> list[str]:
 
 def _screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    # The chapter as a reader meets it: the first diagram (else the top) in view.
+    page.evaluate(
+        "() => { const n = document.querySelector('.jp-RenderedMermaid')"
+        " || document.querySelector('.jp-Cell'); if (n) { n.scrollIntoView(); } }"
+    )
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 

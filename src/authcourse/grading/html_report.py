@@ -66,7 +66,7 @@ def render(rows: Sequence[Grade], *, title: str = "Grades") -> str:
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{len(rows)} submission{'s' if len(rows) != 1 else ''}, "
         f"{len(rates)} exercise{'s' if len(rates) != 1 else ''}.</p>",
-        '<h2 id="table">Grades</h2>',
+        '<h2 id="table">Table</h2>',
         _table(rows),
         '<h2 id="pass-rates">Pass rate per exercise</h2>',
         _pass_rate_section(rates),

@@ -63,9 +63,10 @@ $(BROWSER_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,browser]'
 	@touch $(BROWSER_STAMP)
 
-test-browser: $(BROWSER_STAMP)
+test-browser: $(STAMP)
 	@test -x "$(CHROMIUM)" || { echo "test-browser: Chromium not found at $(CHROMIUM)." \
 		"Install Debian's chromium package (apt-get install chromium) or set CHROMIUM=/path."; exit 1; }
+	@$(MAKE) --no-print-directory $(BROWSER_STAMP)
 	CHROMIUM="$(CHROMIUM)" $(BIN)/pytest -q -p no:xdist tests/browser/browser_check.py
 
 export: $(STAMP)

@@ -224,8 +224,10 @@ _DOM = """() => {
   return {
     markdown: root.querySelectorAll('.jp-MarkdownCell .jp-RenderedMarkdown').length,
     headings: root.querySelectorAll('.jp-RenderedMarkdown h1, .jp-RenderedMarkdown h2').length,
+    // A heading left as '# text' outside code blocks means the Markdown did not render.
     rawMarkdown: [...root.querySelectorAll('.jp-MarkdownCell .jp-RenderedMarkdown')]
-      .filter(n => /^\\s*#{1,6} /m.test(n.innerText)).length,
+      .filter(n => { const c = n.cloneNode(true); c.querySelectorAll('pre, code')
+        .forEach(e => e.remove()); return /^\\s*#{1,6} /m.test(c.textContent); }).length,
     mermaidSvgs: [...root.querySelectorAll('.jp-RenderedMermaid')]
       .filter(n => !n.classList.contains('jp-mod-warning') && [...n.querySelectorAll('img')]
         .some(i => i.src.startsWith('data:image/svg+xml') && i.naturalWidth > 0)).length,

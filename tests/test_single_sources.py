@@ -48,7 +48,9 @@ def test_environment_yml_adds_nothing_to_pyproject() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme
-    assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
+    # CI runs the README's command as it is, then further targets (make test-browser...).
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert "make test" in lines
 
 
 def test_reference_code_needs_nothing_from_the_toolkit() -> None:

@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NBVAL  := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help install doctor lab work test test-fast test-services lint execute export labs grade bench audit release clean
+.PHONY: help install doctor lab work test test-fast test-services test-browser lint execute export labs grade bench audit release clean
 
 help:
 	@echo "make lab      open the course in JupyterLab"
@@ -15,6 +15,7 @@ help:
 	@echo "make test     run the whole test suite (what CI runs)"
 	@echo "make test-fast  the suite without Jupyter kernels (for authors, under a minute)"
 	@echo "make test-services  the reference code on throwaway PostgreSQL 15 and Redis servers"
+	@echo "make test-browser  open every notebook in JupyterLab in headless Chromium (needs chromium)"
 	@echo "make export   write notebooks/ export cells into src/clouddocs/"
 	@echo "make labs     regenerate labs/ from solutions/"
 	@echo "make execute  re-execute notebooks/ and solutions/ so stored outputs are current"
@@ -69,6 +70,21 @@ $(SERVICES_STAMP): $(STAMP)
 
 test-services: $(SERVICES_STAMP)
 	$(BIN)/python tests/services/servers.py -- $(BIN)/pytest -q -n 2 --dist loadfile $(SERVICE_TESTS)
+
+# Every notebook, lab and solution in JupyterLab in Debian's Chromium, driven by Playwright
+# (the [browser] extra; never `playwright install`). Installs no system package: without
+# Chromium it stops with a plain message. Screenshots go to screenshots/ (git-ignored).
+CHROMIUM      ?= /usr/bin/chromium
+BROWSER_STAMP := $(VENV)/.browser-stamp
+$(BROWSER_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,browser]'
+	@touch $(BROWSER_STAMP)
+
+test-browser: $(STAMP)
+	@test -x "$(CHROMIUM)" || { echo "test-browser: Chromium not found at $(CHROMIUM)." \
+		"Install Debian's chromium package (apt-get install chromium) or set CHROMIUM=/path."; exit 1; }
+	@$(MAKE) --no-print-directory $(BROWSER_STAMP)
+	CHROMIUM="$(CHROMIUM)" $(BIN)/pytest -q -p no:xdist tests/browser/browser_check.py
 
 export: $(STAMP)
 	$(BIN)/python -m authcourse export

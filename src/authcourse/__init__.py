@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from authcourse.checks import check, check_all, hint
 from authcourse.client import asgi_client, browser
+from authcourse.progress import progress
 from authcourse.show import show
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ __all__ = [
     "check",
     "check_all",
     "hint",
+    "progress",
     "show",
 ]
 

@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     grade_cmd.add_argument(
         "--json", action="store_true", help="print a JSON list instead of the table"
     )
+    grade_cmd.add_argument(
+        "--html", type=Path, metavar="FILE", help="also write an offline HTML report to FILE"
+    )
 
     bench_cmd = commands.add_parser(
         "bench",
@@ -174,6 +177,10 @@ def _grade(args: argparse.Namespace) -> int:
     from authcourse.grading.cli import write_workshop_files
 
     write_workshop_files(rows, args)
+    if args.html:
+        from authcourse.grading import html_report
+
+        html_report.write(rows, args.html)
     return 0
 
 

@@ -81,4 +81,7 @@ def test_teaching_notebook_has_the_chapter_anatomy(path: Path) -> None:
     text = markdown_text(path)
     missing = [part for part, pattern in ANATOMY.items() if not pattern.search(text)]
     assert not missing, f"{path.name} lacks {', '.join(missing)} (DESIGN.md §5)"
-    assert f"labs/{path.name}" in text, f"{path.name} does not point to its lab, labs/{path.name}"
+    # Learners do the lab in their own copy, work/NN_slug.ipynb (made from labs/ by make lab).
+    assert f"work/{path.name}" in text, (
+        f"{path.name} does not point to the learner's copy of its lab, work/{path.name}"
+    )

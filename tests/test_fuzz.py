@@ -109,6 +109,10 @@ def _call(case: Any, client: TestClient, headers: dict[str, str], cookies: dict[
 
 def _fuzz(name: str) -> Any:
     schema = schemathesis.openapi.from_asgi("/openapi.json", APPS[name].app)
+    # UTF-8 text only: a JSON body with lone surrogates counts its length one way in the
+    # schema's eyes and another in Python's (a pair decodes to one character). Deterministic,
+    # so a run in CI tries the same requests as the run before it.
+    schema.config.generation.update(codec="utf-8", deterministic=True)
 
     @schema.parametrize()
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))

@@ -19,11 +19,10 @@ import jwt
 import pytest
 from service_urls import database_url
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 import clouddocs.token_app as token_app_module
 from authcourse import FrozenClock, asgi_client
-from authcourse.checks.ch03_support import TakingTurnsSession
+from authcourse.checks.racing import racing_sessions
 from clouddocs.accounts import register_user
 from clouddocs.audit_log import AuditEvent
 from clouddocs.db import Database, Tenant
@@ -197,8 +196,7 @@ async def test_deny_twice_in_parallel_sessions(file_db: Database) -> None:
 # row before either INSERTs, as on PostgreSQL (SQLite's write lock would serialise them).
 @pytest.mark.anyio
 async def test_concurrent_version_bumps_both_count(file_db: Database) -> None:
-    engine = file_db.engine.execution_options(isolation_level="AUTOCOMMIT")
-    sessions = async_sessionmaker(engine, class_=TakingTurnsSession, expire_on_commit=False)
+    sessions = racing_sessions(file_db, autocommit=True)
 
     async def bump() -> None:
         async with sessions() as session:

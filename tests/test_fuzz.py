@@ -6,7 +6,9 @@ document declares (status codes, headers, bodies, a 405's ``Allow``). Only "a sc
 request is accepted" is not required: a well-formed but wrong credential must be refused.
 
 Chapters 2-4 are the apps the audit builds (``authcourse.audit.targets.clouddocs``: seeded
-in-memory databases, a frozen clock); chapter 7 is its document API on a seeded database.
+in-memory databases, a frozen clock); chapter 5 is its resource server's HTTP surface, with a
+stand-in verifier (the JWT and introspection verifiers have their own tests); chapter 7 is
+its document API on a seeded database.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from authcourse.clock import FrozenClock
 from clouddocs.db import Database, Document, Tenant, User
 from clouddocs.jwt_tokens import KeyRing, TokenService, TokenSettings, new_hs256_key
 from clouddocs.rbac import TENANT_CLAIM, Membership
+from clouddocs.resource_server import create_docs_api
+from clouddocs.security import Principal
 from clouddocs.tenancy import build_documents_app
 
 #: Generated requests per operation and identity: enough to find the shapes that break an
@@ -84,10 +88,22 @@ def _chapter_7() -> Fuzzed:
     return Fuzzed(build_documents_app(database, tokens), sign_in, {})
 
 
+def _chapter_5() -> Fuzzed:
+    async def verify(token: str) -> Principal | None:
+        # A reader without docs:write: writes must answer the declared 403.
+        return Principal("alice", frozenset({"docs:read"})) if token == "reader-token" else None
+
+    async def sign_in() -> dict[str, str]:
+        return {"Authorization": "Bearer reader-token"}
+
+    return Fuzzed(create_docs_api(verify), sign_in, {})
+
+
 APPS: dict[str, Fuzzed] = {
     "ch02": _from_audit(build_ch02()),
     "ch03": _from_audit(build_ch03()),
     "ch04": _from_audit(build_ch04()),
+    "ch05": _chapter_5(),
     "ch07": _chapter_7(),
 }
 
@@ -129,4 +145,5 @@ def _fuzz(name: str) -> Any:
 test_chapter_2_session_app = _fuzz("ch02")
 test_chapter_3_token_app = _fuzz("ch03")
 test_chapter_4_api_key_app = _fuzz("ch04")
+test_chapter_5_resource_server = _fuzz("ch05")
 test_chapter_7_document_api = _fuzz("ch07")

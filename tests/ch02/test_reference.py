@@ -8,8 +8,6 @@ between sessions, so it cannot show what two concurrent requests do to a real da
 import asyncio
 import hashlib
 import threading
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +15,6 @@ from service_urls import database_url
 from sqlalchemy import func, select
 
 from authcourse import FrozenClock, asgi_client
-from clouddocs.accounts import register_user
 from clouddocs.audit_log import AuditEvent
 from clouddocs.db import Database, Tenant, User
 from clouddocs.lockout import AccountLockout, LoginThrottle
@@ -26,8 +23,9 @@ from clouddocs.ratelimit import RateDecision, RateLimiter
 from clouddocs.session_app import SessionAppSettings, create_session_app
 from clouddocs.sessions import SessionManager, WebSession, hash_session_id
 
+from .conftest import ADA
+
 ORIGIN = {"Origin": "https://clouddocs.test"}
-ADA = {"email": "ada@example.com", "password": "correct horse battery staple"}
 
 
 class CountingHasher(PasswordHasher):
@@ -40,34 +38,6 @@ class CountingHasher(PasswordHasher):
     def check(self, stored_hash: str, password: str) -> PasswordCheck:
         self.verifications += 1
         return super().check(stored_hash, password)
-
-
-async def _database(url: str) -> Database:
-    database = Database(url)
-    await database.create_all()
-    async with database.sessions() as db:
-        db.add(Tenant(id=1, name="Acme"))
-        await db.commit()
-        await register_user(
-            db, tenant_id=1, display_name="Ada", hasher=PasswordHasher(TEST_ARGON2), **ADA
-        )
-    return database
-
-
-@pytest.fixture
-async def memory_db() -> AsyncIterator[Database]:
-    async with database_url("sqlite+aiosqlite:///:memory:") as url:
-        database = await _database(url)
-        yield database
-        await database.dispose()
-
-
-@pytest.fixture
-async def file_db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with database_url(f"sqlite+aiosqlite:///{tmp_path / 'clouddocs.db'}") as url:
-        database = await _database(url)
-        yield database
-        await database.dispose()
 
 
 def _app(database: Database, hasher: PasswordHasher | None = None, **settings: Any) -> Any:

@@ -16,13 +16,10 @@ connection, so it cannot show what two writers do to a real database).
 import asyncio
 import hashlib
 import unicodedata
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hot_path import count_statements
-from service_urls import database_url
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,8 +39,10 @@ from clouddocs.passwords import TEST_ARGON2, PasswordHasher
 from clouddocs.session_app import SessionAppSettings, create_session_app
 from clouddocs.signup import MemoryOutbox, SignupToken
 
+from .conftest import ADA
+
 ORIGIN = {"Origin": "https://clouddocs.test"}
-ADA = {"email": "ada@example.com", "password": "correct horse battery staple"}
+
 NEW_PASSWORD = "a fresh long passphrase for zoe"
 
 
@@ -61,34 +60,6 @@ class CountingHasher(PasswordHasher):
     def verify(self, stored_hash: str, password: str) -> bool:
         self.calls += 1
         return super().verify(stored_hash, password)
-
-
-async def _database(url: str = "sqlite+aiosqlite:///:memory:") -> Database:
-    database = Database(url)
-    await database.create_all()
-    async with database.sessions() as db:
-        db.add(Tenant(name="Acme"))  # id 1; an explicit id would not advance PostgreSQL's sequence
-        await db.commit()
-        await register_user(
-            db, tenant_id=1, display_name="Ada", hasher=PasswordHasher(TEST_ARGON2), **ADA
-        )
-    return database
-
-
-@pytest.fixture
-async def memory_db() -> AsyncIterator[Database]:
-    async with database_url("sqlite+aiosqlite:///:memory:") as url:
-        database = await _database(url)
-        yield database
-        await database.dispose()
-
-
-@pytest.fixture
-async def file_db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with database_url(f"sqlite+aiosqlite:///{tmp_path / 'clouddocs.db'}") as url:
-        database = await _database(url)
-        yield database
-        await database.dispose()
 
 
 def _app(

@@ -300,9 +300,6 @@ def test_row_verdicts_and_which_fail_the_run() -> None:
         Verdict.OVER: Row("g", "slow", budget, 2.0, "2 s"),
         Verdict.REFERENCE: Row("g", "info", None, 0.1, "0.1 s"),
         Verdict.ERROR: Row("g", "broken", budget, None, "?"),
-        Verdict.NOT_MEASURABLE: Row(
-            "g", "later", budget, None, "n/a", status=Verdict.NOT_MEASURABLE
-        ),
         Verdict.NOT_MEASURED: run.peer_not_measured("pip failed"),
         Verdict.SKIPPED: Row("g", "skip", budget, None, "n/a", status=Verdict.SKIPPED),
     }
@@ -504,7 +501,7 @@ def report_for_json() -> Report:
             *run.throughput_rows(comparison),
             *run.cache_rows(comparison),
             run.peer_not_measured("no network"),
-            *run.not_measurable_rows(),
+            *run.rebac_rows(None),
             Row("check()", 'check("01.1")', budgets.CHECK, 0.2, "0.20 s", "x" * 500),
         ],
         mode="quick",
@@ -518,9 +515,8 @@ def test_report_text_marks_failures_and_cuts_long_notes() -> None:
     report = report_for_json()
     assert report.exit_code == 1
     text = report.text()
-    for word in ("OVER", "within", "reference", "not measured", "not measurable yet"):
+    for word in ("OVER", "within", "reference", "not measured", "skipped"):
         assert word in text, word
-    assert "not measurable yet: chapter 7 (ReBAC) not built" in text
     assert "x" * 120 not in text  # long notes are cut in the table...
     assert "x" * 500 in report.to_json()  # ...and kept whole in the JSON
     assert "(12 s)" in report.summary()
@@ -549,6 +545,69 @@ def test_report_json_shape() -> None:
     (table,) = data["comparisons"]
     assert [route["label"] for route in table["routes"]] == list(AuthBench.ORDER)
     assert all(route["median_ns"] <= route["p99_ns"] for route in table["routes"])
+
+
+def rebac_results(path: Path, *, tuples: int, index_p99_us: float, naive_p99_us: float) -> Path:
+    verdict = {
+        "at_tuples": tuples,
+        "closure_index_p99_us": index_p99_us,
+        "naive_p99_us": naive_p99_us,
+    }
+    path.write_text(json.dumps({"verdict": verdict}))
+    return path
+
+
+def test_rebac_budgets_are_judged_from_the_rebac_bench_results(tmp_path: Path) -> None:
+    results = rebac_results(
+        tmp_path / "r.json", tuples=1_000_000, index_p99_us=4.0, naive_p99_us=120.0
+    )
+    p99, speedup = run.rebac_rows(results)
+    assert (p99.verdict, p99.value) == (Verdict.WITHIN, 4.0e-6)
+    assert (speedup.verdict, speedup.value) == (Verdict.WITHIN, 30.0)
+    slow = rebac_results(
+        tmp_path / "s.json", tuples=1_000_000, index_p99_us=30.0, naive_p99_us=150.0
+    )
+    assert [row.verdict for row in run.rebac_rows(slow)] == [Verdict.OVER, Verdict.OVER]
+
+
+def test_rebac_budgets_need_a_million_tuples_and_readable_results(tmp_path: Path) -> None:
+    small = rebac_results(tmp_path / "r.json", tuples=1000, index_p99_us=1.0, naive_p99_us=50.0)
+    rows = run.rebac_rows(small)
+    assert [row.verdict for row in rows] == [Verdict.SKIPPED] * 2
+    assert "stated at 1M tuples" in rows[0].note
+    broken = tmp_path / "broken.json"
+    broken.write_text("{}")
+    assert [row.verdict for row in run.rebac_rows(broken)] == [Verdict.ERROR] * 2
+    assert [row.verdict for row in run.rebac_rows(tmp_path / "missing.json")] == [Verdict.ERROR] * 2
+
+
+def test_postgres_rows_show_the_sqlite_number_of_the_same_run_without_a_verdict() -> None:
+    postgres = in_process([0.10, 0.12, 0.11])
+    sqlite = in_process([0.25, 0.26, 0.24])
+    rows = run.postgres_rows(postgres, sqlite)
+    assert [row.name for row in rows] == [
+        f"{label} vs {AuthBench.BASELINE}, PostgreSQL" for label in run.DATABASE_CHECKS
+    ]
+    assert all(row.verdict is Verdict.REFERENCE for row in rows)
+    session = rows[0]
+    assert (
+        session.measured.startswith("11.0%") and "SQLite in-memory, same run: 25.0%" in session.note
+    )
+    assert "SQLite not measured" in run.postgres_rows(postgres, None)[0].note
+
+
+def test_run_fails_when_postgres_was_asked_for_and_not_measured(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    async def unreachable(plan: run.Plan, url: str) -> Comparison:
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(run, "measure_postgres", unreachable)
+    rows, comparison = run.run_postgres(
+        run.QUICK, "postgresql+asyncpg://x@127.0.0.1:1/x", None, print
+    )
+    assert comparison is None and [row.verdict for row in rows] == [Verdict.ERROR]
+    assert "connection refused" in rows[0].measured + rows[0].note
 
 
 # --- the whole run and the command line -----------------------------------------------
@@ -581,7 +640,8 @@ def test_run_reports_failed_and_unmeasurable_budgets(
     assert [row.verdict for row in report.rows if row.group == "cache hit path"] == [
         Verdict.ERROR
     ] * 3
-    assert all(row.verdict is Verdict.NOT_MEASURABLE for row in report.rows if row.group == "ReBAC")
+    # Without --rebac-json the ReBAC budgets say they were not run (and do not fail the run).
+    assert [row.verdict for row in report.rows if row.group == "ReBAC"] == [Verdict.SKIPPED] * 2
     assert report.mode == "quick" and report.exit_code == 1 and messages
     assert len(report.comparisons) == 1  # the loopback table, shown without a verdict
     assert "401" in report.to_json()

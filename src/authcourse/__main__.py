@@ -96,6 +96,19 @@ def main(argv: list[str] | None = None) -> int:
     bench_cmd.add_argument(
         "--json", action="store_true", help="print a JSON object instead of the table"
     )
+    bench_cmd.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="also measure the database checks on PostgreSQL: a superuser URL"
+        " (postgresql+asyncpg://...); a scratch database is created there and dropped",
+    )
+    bench_cmd.add_argument(
+        "--rebac-json",
+        metavar="PATH",
+        type=Path,
+        help="judge the ReBAC budgets from what `python -m authcourse.bench.rebac --json PATH`"
+        " wrote",
+    )
 
     audit_cmd = commands.add_parser(
         "audit",
@@ -190,7 +203,13 @@ def _bench(args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(f"bench: {message}", file=sys.stderr, flush=True)
 
-    report = run.run(quick=args.quick, notebooks=args.notebooks, progress=progress)
+    report = run.run(
+        quick=args.quick,
+        notebooks=args.notebooks,
+        postgres=args.postgres,
+        rebac_json=args.rebac_json,
+        progress=progress,
+    )
     print(report.to_json() if args.json else report.text())
     return report.exit_code
 

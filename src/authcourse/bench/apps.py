@@ -18,7 +18,9 @@ currently export: the bench measures the reference code, it does not re-implemen
   with its own opt-in ``clouddocs.credential_cache.CredentialCache`` (default TTL): after
   the first request every request takes the cache's hit path (one miss per TTL).
 
-All of them share one in-memory SQLite ``Database`` (aiosqlite) and one client.
+All of them share one ``Database`` and one client: in-memory SQLite (aiosqlite) by default,
+or the PostgreSQL database ``auth_methods_app(database_url)`` is given (asyncpg over a
+socket), so ``make bench`` can show both in one run.
 """
 
 from __future__ import annotations
@@ -105,8 +107,12 @@ def unreachable_key_limit() -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def auth_methods_app() -> AsyncIterator[AuthBench]:
-    """The app, its database filled with one tenant, user, session, API key and token."""
+async def auth_methods_app(database_url: str | None = None) -> AsyncIterator[AuthBench]:
+    """The app, its database filled with one tenant, user, session, API key and token.
+
+    ``database_url`` must name an empty database (the bench creates its tables there);
+    by default, a new in-memory SQLite one.
+    """
     from authcourse.clock import SystemClock
     from clouddocs.apikeys import ApiKeyGuard, issue_api_key
     from clouddocs.credential_cache import CredentialCache
@@ -123,7 +129,7 @@ async def auth_methods_app() -> AsyncIterator[AuthBench]:
     )
 
     clock = SystemClock()
-    db = Database()
+    db = Database() if database_url is None else Database(database_url)
     await db.create_all()
     try:
         async with db.sessions() as session:

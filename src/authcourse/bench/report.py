@@ -22,8 +22,6 @@ class Verdict(enum.StrEnum):
     WITHIN = "within"
     OVER = "OVER"
     REFERENCE = "reference"
-    #: The thing to measure is not built yet (a later chapter, the credential cache).
-    NOT_MEASURABLE = "not measurable yet"
     #: It should have been measured and could not be (e.g. the peer's environment): fails.
     NOT_MEASURED = "not measured"
     SKIPPED = "skipped"
@@ -45,7 +43,7 @@ class Row:
     value: float | None
     measured: str
     note: str = ""
-    #: Set when there is no verdict to compute (not measurable yet, skipped, error...).
+    #: Set when there is no verdict to compute (skipped, not measured, error...).
     status: Verdict | None = None
 
     @property

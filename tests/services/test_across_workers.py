@@ -1,7 +1,8 @@
 """Two uvicorn workers, one PostgreSQL database, one Redis: what one worker decides holds on
 the other. Requests alternate between the two ports (each response names its worker), in
 loops of a fixed length: a logout, a revoked API key, a spent refresh token, an account
-lockout, a per-IP and a per-key rate limit.
+lockout, a per-IP and a per-key rate limit. And, with the opt-in credential cache, how long
+the other worker keeps accepting a revoked key: until its cache entry's TTL runs out.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ ADA = {"email": "ada@acme.test", "password": "correct horse battery staple"}
 CAROL = {"email": "carol@acme.test", "password": "a third long passphrase"}
 DAVE = {"email": "dave@acme.test", "password": "a fourth long passphrase"}
 REGISTER_RATE, KEY_RATE = 4, 6  # per minute
+#: The cached API-key app's TTL (seconds): long enough that the key is revoked while the
+#: other worker's entry is still alive, short enough to wait out.
+CACHE_TTL = 3.0
 
 
 @dataclass
@@ -86,7 +90,8 @@ async def _seed(url: str) -> dict[str, Any]:
             keys = {
                 name: await issue_api_key(db, tenant_id=tenant.id, name=name, scopes=scopes, clock=clock)
                 for name, scopes in [("manager", ["keys:manage", "docs:read"]),
-                                     ("victim", ["docs:read"]), ("busy", ["docs:read"])]
+                                     ("victim", ["docs:read"]), ("busy", ["docs:read"]),
+                                     ("cached", ["docs:read"])]
             }  # fmt: skip
         return keys
     finally:
@@ -130,6 +135,7 @@ def workers(worker_id: str) -> Iterator[Workers]:
             "CLOUDDOCS_JWT_KEY": _b64(secrets.token_bytes(32)),
             "CLOUDDOCS_REGISTER_RATE": f"{REGISTER_RATE}/minute",
             "CLOUDDOCS_KEY_RATE": f"{KEY_RATE}/minute",
+            "CLOUDDOCS_CACHE_TTL": str(CACHE_TTL),
         }
         ports = [free_port(), free_port()]
         for n, port in enumerate(ports):
@@ -259,3 +265,43 @@ def test_the_per_key_limit_counts_requests_to_both_workers(workers: Workers) -> 
     statuses = [r.status_code for r in answers]
     assert statuses == [200] * KEY_RATE + [429] * 4, statuses
     assert all("Retry-After" in r.headers for r in answers[KEY_RATE:])
+
+
+def test_with_the_credential_cache_the_other_worker_accepts_a_revoked_key_until_its_ttl(
+    workers: Workers,
+) -> None:
+    cached, manager = workers.keys["cached"], workers.keys["manager"]
+    key = {"Authorization": f"Bearer {cached.plaintext}"}
+    # Worker 1 caches the key now: its entry lives until at most CACHE_TTL from here.
+    cached_at = time.monotonic()
+    assert workers.call(1, "GET", "/ch4-cached/documents", headers=key).status_code == 200
+    assert workers.call(0, "GET", "/ch4-cached/documents", headers=key).status_code == 200
+    revoke = workers.call(
+        0,
+        "DELETE",
+        f"/ch4-cached/api-keys/{cached.record.id}",
+        headers={"Authorization": f"Bearer {manager.plaintext}"},
+    )
+    assert revoke.status_code == 204, revoke.text
+    revoked_at = time.monotonic()
+    assert revoked_at - cached_at < CACHE_TTL, (
+        "too slow to show the window; rerun on a quieter machine"
+    )
+    # The worker that revoked forgot its entry after the commit: refused at once.
+    assert workers.call(0, "GET", "/ch4-cached/documents", headers=key).status_code == 401
+    # The other worker keeps serving its entry, then asks the database again and refuses.
+    accepted_after_revocation = 0
+    while (
+        answer := workers.call(1, "GET", "/ch4-cached/documents", headers=key)
+    ).status_code == 200:
+        accepted_after_revocation += 1
+        assert time.monotonic() - cached_at < CACHE_TTL + 1.5, "still accepted past the TTL"
+        time.sleep(0.1)
+    refused_at = time.monotonic()
+    assert answer.status_code == 401 and "WWW-Authenticate" in answer.headers
+    assert accepted_after_revocation >= 1  # the window exists...
+    assert refused_at - cached_at <= CACHE_TTL + 1.5  # ...and the TTL bounds it (+ request time)
+    # The uncached app on the same workers refused the revoked key at once, on both.
+    assert [
+        workers.call(t, "GET", "/ch4/documents", headers=key).status_code for t in range(2)
+    ] == [401] * 2

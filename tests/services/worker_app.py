@@ -2,7 +2,8 @@
 
 ``uvicorn --app-dir tests/services --factory worker_app:create_app`` serves chapter 2's
 session app under ``/ch2``, chapter 3's token app under ``/ch3`` and chapter 4's API-key
-app under ``/ch4``. Everything that must be the same on every worker comes from the
+app under ``/ch4``, and the same API-key app with the opt-in credential cache
+(``clouddocs.credential_cache``, TTL from the environment) under ``/ch4-cached``. Everything that must be the same on every worker comes from the
 environment (a real deployment's secret store): the database and Redis URLs, the lockout
 HMAC key and the JWT signing key. Every response names its worker (``X-Worker``), so a test
 can show its requests really alternated.
@@ -13,6 +14,7 @@ can show its requests really alternated.
     CLOUDDOCS_JWT_KEY        base64url, 32 bytes (HS256)
     CLOUDDOCS_WORKER         a name for X-Worker
     CLOUDDOCS_REGISTER_RATE, CLOUDDOCS_KEY_RATE   the limits under test
+    CLOUDDOCS_CACHE_TTL      seconds: the cached API-key app's TTL
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 
 from clouddocs.apikeys import ApiKeyGuard, KeyLimiter, create_api_key_app
+from clouddocs.credential_cache import CredentialCache
 from clouddocs.db import Database
 from clouddocs.jwt_tokens import HS256Secret, KeyRing, SigningKey, TokenService, TokenSettings
 from clouddocs.passwords import TEST_ARGON2, PasswordHasher
@@ -73,10 +76,18 @@ def create_app() -> FastAPI:
         limiter=KeyLimiter(env["CLOUDDOCS_KEY_RATE"], redis),
         failed_attempts=KeyLimiter("1000/minute", redis),
     )
+    # Each worker has its own cache (process memory): only the database is shared.
+    cached_guard = ApiKeyGuard(
+        database,
+        limiter=KeyLimiter("1000/minute", redis),
+        failed_attempts=KeyLimiter("1000/minute", redis),
+        cache=CredentialCache(ttl=float(env["CLOUDDOCS_CACHE_TTL"])),
+    )
     app = FastAPI()
     app.mount("/ch2", session_app)
     app.mount("/ch3", token_app)
     app.mount("/ch4", create_api_key_app(guard))
+    app.mount("/ch4-cached", create_api_key_app(cached_guard))
     worker = env["CLOUDDOCS_WORKER"]
 
     @app.middleware("http")

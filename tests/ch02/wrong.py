@@ -372,7 +372,7 @@ async def attack_by_404(client: Any, emails: list[str]) -> list[str]:
 
 def leaky_safe_app(database: Any, hasher: Any) -> Any:
     """'user not found' vs 'wrong password': the classic leak, kept in the 'fixed' app."""
-    from authcourse.checks.ch02 import create_leaky_login_app
+    from authcourse.lab_helpers.ch02 import create_leaky_login_app
 
     return create_leaky_login_app(database, hasher)
 

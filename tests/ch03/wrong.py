@@ -16,8 +16,8 @@ from fastapi import HTTPException
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from authcourse.checks.ch03 import AUDIENCE, ISSUER, JWKS_URL
 from authcourse.clock import Clock
+from authcourse.lab_helpers.ch03 import AUDIENCE, ISSUER, JWKS_URL
 from clouddocs.jwt_tokens import InvalidToken, TokenService
 from clouddocs.refresh_tokens import RefreshFamily, RefreshReuse, RefreshTokenRecord
 from clouddocs.security import unauthorized
@@ -159,7 +159,7 @@ def verify_rs256_trusting_header(token: str, *, public_key: Any, clock: Clock) -
     # Lets the header pick the algorithm, and falls back to the PEM as an HMAC key.
     from cryptography.hazmat.primitives import serialization
 
-    from authcourse.checks.ch03 import naive_verify_rs256
+    from authcourse.lab_helpers.ch03 import naive_verify_rs256
 
     pem = public_key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

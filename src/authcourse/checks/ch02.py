@@ -22,7 +22,6 @@ from authcourse.checks.ch02_support import (
     as_text,
     attempts,
     closes_databases,
-    create_leaky_login_app,
     csrf_app,
     csrf_post,
     database_with_users,
@@ -35,12 +34,11 @@ from authcourse.checks.ch02_support import (
 )
 from authcourse.checks.core import Namespace
 from authcourse.client import asgi_client
+from authcourse.lab_helpers.ch02 import create_leaky_login_app
 from clouddocs.accounts import PasswordCredential
 from clouddocs.db import User
 from clouddocs.passwords import TEST_ARGON2, Argon2Profile, PasswordHasher
 from clouddocs.sessions import SessionManager, WebSession
-
-__all__ = ["create_leaky_login_app", "database_with_users"]  # the lab imports these from here
 
 ORIGIN = "https://clouddocs.test"
 SESSION_COOKIE = "__Host-session"

@@ -1,8 +1,8 @@
 """Fixtures and helpers for chapter 2's checks (``authcourse.checks.ch02``).
 
 Each case builds its own database, clock and app through these helpers, so a check never
-depends on notebook state. The leaky login app the learner attacks in 02.7 lives here too
-(the lab imports it from ``authcourse.checks.ch02`` instead of copying it).
+depends on notebook state. The seeded database (and the leaky login app 02.7 attacks) come
+from ``authcourse.lab_helpers.ch02``, where the lab imports them too.
 """
 
 # No `from __future__ import annotations`: FastAPI must resolve the Annotated[..., Depends(x)]
@@ -19,19 +19,17 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException
-from pydantic import BaseModel
-from sqlalchemy import event, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import Depends, FastAPI
+from sqlalchemy import event
 
 from authcourse.checks import CheckFailed
 from authcourse.checks.core import Namespace
 from authcourse.client import asgi_client
 from authcourse.clock import FrozenClock
-from clouddocs.accounts import PasswordCredential
-from clouddocs.db import Base, Database, Tenant, User
+from authcourse.lab_helpers.ch02 import database_with_users as seeded_database
+from clouddocs.db import Base, Database, User
 from clouddocs.lockout import LoginThrottle  # noqa: F401  (puts login_throttles on Base.metadata)
 from clouddocs.passwords import TEST_ARGON2, PasswordHasher
 
@@ -94,21 +92,9 @@ def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
 async def database_with_users(
     hasher: PasswordHasher, users: dict[str, str] | None = None
 ) -> tuple[Database, dict[str, User]]:
-    """A fresh in-memory database with one tenant and ``users`` (email → password)."""
-    database = _track(Database())
-    await database.create_all()
-    created: dict[str, User] = {}
-    async with database.sessions() as db:
-        db.add(Tenant(id=1, name="Acme"))
-        await db.flush()
-        for email, password in (users or {}).items():
-            user = User(tenant_id=1, email=email, display_name=email.split("@")[0])
-            db.add(user)
-            await db.flush()
-            db.add(PasswordCredential(user_id=user.id, password_hash=hasher.hash(password)))
-            created[email] = user
-        await db.commit()
-    return database, created
+    """The lab's seeded database (``authcourse.lab_helpers.ch02``), closed when the case ends."""
+    database, created = await seeded_database(hasher, users)
+    return _track(database), created
 
 
 class CountingHasher(PasswordHasher):
@@ -133,30 +119,6 @@ def plain(value: Any, name: str) -> Any:
             f"calling {name}", "a plain function (no `async`)", "an `async def` function"
         )
     return value
-
-
-class _LeakyCredentials(BaseModel):
-    email: str
-    password: str
-
-
-def create_leaky_login_app(database: Database, hasher: PasswordHasher) -> FastAPI:
-    """The login most tutorials write: it tells everyone which accounts exist."""
-    app = FastAPI()
-
-    @app.post("/login")
-    async def login(
-        body: _LeakyCredentials, db: Annotated[AsyncSession, Depends(database.session)]
-    ) -> dict[str, int]:
-        user = await db.scalar(select(User).where(User.email == body.email))
-        if user is None:
-            raise HTTPException(404, "no account with this email")
-        credential = await db.get(PasswordCredential, user.id)
-        if credential is None or not hasher.verify(credential.password_hash, body.password):
-            raise HTTPException(401, "wrong password")
-        return {"user_id": user.id}
-
-    return app
 
 
 @contextlib.contextmanager

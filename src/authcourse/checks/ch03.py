@@ -18,7 +18,6 @@ from authcourse.checks import CheckFailed, ch03_storage, exercise, expect, expec
 from authcourse.checks.ch03_support import (
     AUDIENCE,
     ISSUER,
-    JWKS_URL,
     OTHER_SECRET,
     SECRET,
     call_plain,
@@ -29,17 +28,17 @@ from authcourse.checks.ch03_support import (
     hand_made,
     hmac_with,
     hs256,
-    naive_verify_rs256,
     pem,
     rsa_key,
 )
 from authcourse.checks.core import Namespace
 from authcourse.clock import FrozenClock
+from authcourse.lab_helpers.ch03 import JWKS_URL, naive_verify_rs256
 from clouddocs.jwks import public_jwk
 from clouddocs.jwt_tokens import ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, InvalidToken, SigningKey
 
-# The lab imports these from here; importing ch03_storage registers 03.3–03.5.
-__all__ = ["AUDIENCE", "ISSUER", "JWKS_URL", "ch03_storage", "naive_verify_rs256"]
+# Importing ch03_storage registers 03.3–03.5.
+__all__ = ["ch03_storage"]
 
 # --- 03.1 ----------------------------------------------------------------------------------
 ex1 = exercise(

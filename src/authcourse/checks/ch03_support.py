@@ -18,15 +18,15 @@ from datetime import timedelta
 from typing import Any
 
 import jwt
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from authcourse.checks import CheckFailed, expect
 from authcourse.checks.core import Namespace
 from authcourse.checks.racing import TakingTurnsSession, file_database, racing_sessions
 from authcourse.clock import FrozenClock
+from authcourse.lab_helpers.ch03 import AUDIENCE, ISSUER
 from clouddocs.db import Database, Tenant, User
 from clouddocs.jwt_tokens import (
     ACCESS_TOKEN_TYPE,
@@ -37,9 +37,6 @@ from clouddocs.jwt_tokens import (
     new_hs256_key,
 )
 
-ISSUER = "https://clouddocs.test"
-AUDIENCE = "https://api.clouddocs.test"
-JWKS_URL = "https://clouddocs.test/.well-known/jwks.json"
 #: The lab's verifiers take the secret as bytes; these are the checks' own fixed keys.
 SECRET = bytes(range(32))
 OTHER_SECRET = bytes(range(32, 64))
@@ -101,29 +98,6 @@ def pem(key: rsa.RSAPrivateKey) -> bytes:
     return key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-
-
-def naive_verify_rs256(token: str, public_pem: bytes) -> dict[str, Any]:
-    """The vulnerable verifier of exercise 03.2: it lets the header choose the algorithm."""
-    header_part, payload_part, signature_part = token.split(".")
-    header = json.loads(b64decode(header_part))
-    signing_input = f"{header_part}.{payload_part}".encode("ascii")
-    signature = b64decode(signature_part)
-    if header.get("alg") == "HS256":
-        expected = hmac.new(public_pem, signing_input, hashlib.sha256).digest()
-        if not hmac.compare_digest(expected, signature):
-            raise InvalidToken("bad signature")
-    elif header.get("alg") == "RS256":
-        key = serialization.load_pem_public_key(public_pem)
-        assert isinstance(key, rsa.RSAPublicKey)
-        try:
-            key.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
-        except InvalidSignature as error:
-            raise InvalidToken("bad signature") from error
-    else:
-        raise InvalidToken("unsupported algorithm")
-    payload: dict[str, Any] = json.loads(b64decode(payload_part))
-    return payload
 
 
 # --- calling the learner's code ---------------------------------------------------------------

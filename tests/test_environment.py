@@ -1,7 +1,8 @@
 """environment.yml (conda, Binder) adds nothing to pyproject.toml (DESIGN §3).
 
-The file pins Python and pip-installs this repository with its ``dev`` extra, so conda,
-Binder and plain pip end up with the same packages: the ones pyproject.toml declares. A
+The file pins Python and pip-installs this repository as a learner's ``make lab`` does
+(no ``dev`` extra) with the versions of constraints.txt, so conda, Binder and plain pip end
+up with the same packages: the ones pyproject.toml declares, at the tested versions. A
 dependency written into environment.yml would be a second list that drifts.
 """
 
@@ -53,11 +54,11 @@ def test_only_python_and_pip_come_from_conda() -> None:
     assert conda_packages == ["python=3.11", "pip"], conda_packages
 
 
-def test_pip_installs_this_repository_with_its_dev_extra_and_nothing_else() -> None:
+def test_pip_installs_this_repository_for_learners_with_the_tested_versions() -> None:
     dependencies = _environment()["dependencies"]
     assert "- pip:" in dependencies
     pip_items = dependencies[dependencies.index("- pip:") + 1 :]
-    assert pip_items == ["- -e .[dev]"], pip_items
+    assert pip_items == ["- -c constraints.txt", "- -e ."], pip_items
 
 
 def test_the_pinned_python_is_one_pyproject_accepts() -> None:
@@ -70,27 +71,33 @@ def test_the_pinned_python_is_one_pyproject_accepts() -> None:
     assert upper is None or minor < int(upper.group(1)), requires
 
 
-def test_the_dev_extra_exists_and_the_install_brings_the_test_tools() -> None:
-    # `-e .[dev]` installs the main dependencies plus the dev extra: the suite's tools.
+def _names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[<>=\[ ;]", requirement, maxsplit=1)[0] for requirement in requirements}
+
+
+def test_learners_get_the_course_and_its_checks_but_no_linters() -> None:
+    # `-e .` installs the main dependencies: JupyterLab, the course, nbval for `check`-style
+    # runs; linters and type checkers are for authors and CI (the dev extra).
     project = _project()
+    learner = _names(project["dependencies"])  # type: ignore[arg-type]
+    assert {"jupyterlab", "ipykernel", "nbval", "pytest"} <= learner, learner
+    assert not {"ruff", "mypy", "pytest-xdist", "schemathesis"} & learner, learner
     extras = project["optional-dependencies"]
-    assert isinstance(extras, dict) and "dev" in extras
-    requirements = [*project["dependencies"], *extras["dev"]]  # type: ignore[misc]
-    names = {re.split(r"[<>=\[ ;]", requirement, maxsplit=1)[0] for requirement in requirements}
-    assert {"pytest", "nbval", "ruff", "mypy"} <= names, names
+    assert isinstance(extras, dict)
+    assert {"ruff", "mypy", "pytest-xdist"} <= _names(extras["dev"]), extras["dev"]
 
 
 def test_the_reader_sees_a_declared_dependency() -> None:
     # The checks above are only worth something if a dependency added to the file shows up.
     tampered = _top_level_sections(
         "name: x\ndependencies:\n  - python=3.11\n  - numpy  # sneaked in\n  - pip\n"
-        "  - pip:\n      - -e .[dev]\n      - requests\n"
+        "  - pip:\n      - -e .\n      - requests\n"
     )
     assert tampered["dependencies"] == [
         "- python=3.11",
         "- numpy",
         "- pip",
         "- pip:",
-        "- -e .[dev]",
+        "- -e .",
         "- requests",
     ]

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,8 @@ def test_the_makefile_declares_its_targets() -> None:
 def test_no_target_writes_into_work(target: str) -> None:
     # -n prints the commands without running them; -B prints them even when up to date.
     commands = subprocess.run(
-        ["make", "-n", "-B", target, "SUBMISSIONS=submissions"],
+        # PYTHONS: test-pythons runs `python -c` for real, even under -n; this one exists.
+        ["make", "-n", "-B", target, "SUBMISSIONS=submissions", f"PYTHONS={sys.executable}"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -101,3 +101,23 @@ def test_the_reader_sees_a_declared_dependency() -> None:
         "- -e .",
         "- requests",
     ]
+
+
+def test_the_binder_badge_opens_a_notebook_that_exists() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\(https://mybinder\.org/v2/gh/[^)]*\?urlpath=lab/tree/([^)]+)\)", readme)
+    assert links, "README has no Binder badge link that opens a notebook"
+    for path in links:
+        assert (ROOT / path).is_file(), f"the Binder badge opens {path}, which does not exist"
+    assert "10 minutes" in readme and "download your `work/`" in readme  # the idle warning
+
+
+def test_binder_makes_the_learners_copies_after_installing() -> None:
+    post_build = ROOT / "postBuild"
+    assert post_build.stat().st_mode & 0o111, "postBuild must be executable"
+    commands = [
+        line.strip()
+        for line in post_build.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert commands == ["set -e", "python -m authcourse work"], commands

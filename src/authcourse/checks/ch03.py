@@ -16,8 +16,6 @@ import jwt.api_jws
 
 from authcourse.checks import CheckFailed, ch03_storage, exercise, expect, expect_equal
 from authcourse.checks.ch03_support import (
-    AUDIENCE,
-    ISSUER,
     OTHER_SECRET,
     SECRET,
     call_plain,
@@ -33,7 +31,7 @@ from authcourse.checks.ch03_support import (
 )
 from authcourse.checks.core import Namespace
 from authcourse.clock import FrozenClock
-from authcourse.lab_helpers.ch03 import JWKS_URL, naive_verify_rs256
+from authcourse.lab_helpers.ch03 import AUDIENCE, ISSUER, JWKS_URL, naive_verify_rs256
 from clouddocs.jwks import public_jwk
 from clouddocs.jwt_tokens import ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, InvalidToken, SigningKey
 

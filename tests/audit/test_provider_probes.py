@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 from authlib.oauth2.rfc7636 import CodeChallenge
 
-from authcourse.audit import Account, AuthorizationServer, Route, Status, Target, audit
+from authcourse.audit import (
+    Account,
+    AuthorizationServer,
+    Route,
+    Status,
+    Target,
+    all_probes,
+    audit,
+)
 from authcourse.audit.targets.oauth import API, CALLBACK, PASSWORD, build_provider
 from authcourse.clock import FrozenClock
 from authcourse.idp import IdentityProvider, serve
@@ -96,6 +104,13 @@ PATCHED: list[tuple[str, str, Callable[[pytest.MonkeyPatch], None]]] = [
                 m.setattr(IntrospectionEndpoint, "check_permission",
                           lambda self, token, client, request: True))),
 ]
+
+
+def test_every_provider_probe_has_a_failing_variant() -> None:
+    # PATCHED, plus the two tests below (a no-PKCE client, hour-long access tokens).
+    covered = {p for p, _, _ in PATCHED} | {"provider.pkce_required",
+                                             "provider.access_token_lifetime"}
+    assert {p.id for p in all_probes() if p.group == "provider"} == covered
 
 
 @pytest.mark.parametrize(("probe_id", "flaw", "patch"), PATCHED, ids=[p[1] for p in PATCHED])

@@ -36,7 +36,7 @@ async def test_the_course_provider_passes_every_provider_probe() -> None:
     built = build_provider()
     report = await audit(built.app, built.target, only="provider")
     outcomes = {r.id: (r.status, r.summary) for r in report.results}
-    assert len(outcomes) == 11
+    assert len(outcomes) == 12
     assert all(status == Status.PASS for status, _ in outcomes.values()), outcomes
 
 
@@ -87,6 +87,8 @@ PATCHED: list[tuple[str, str, Callable[[pytest.MonkeyPatch], None]]] = [
     ("provider.code_single_use", "codes never marked used",
      lambda m: m.setattr(AuthorizationCodeGrant, "delete_authorization_code",
                          lambda self, code: None)),
+    ("provider.code_redirect_uri_checked", "the redirect URI not compared at /token",
+     lambda m: m.setattr(AuthorizationCode, "get_redirect_uri", lambda self: None)),
     ("provider.code_replay_revokes", "a replayed code refused but nothing revoked",
      lambda m: m.setattr(AuthorizationCodeGrant, "query_authorization_code",
                          _reused_code_without_revoking)),

@@ -6,7 +6,6 @@ These are the tests behind "a stale lab or a hand-edited clouddocs module fails
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from authcourse import export, labs
@@ -29,20 +28,6 @@ def test_labs_and_solutions_pair_up_and_carry_no_outputs() -> None:
     assert sorted(path.name for path in (ROOT / "labs").glob("*.ipynb")) == solutions
     for lab in (ROOT / "labs").glob("*.ipynb"):
         assert '"output_type"' not in lab.read_text(), f"{lab.name} carries outputs"
-
-
-def test_environment_yml_adds_nothing_to_pyproject() -> None:
-    # conda/Binder must get exactly the pip set: Python pinned, the repo installed with [dev].
-    lines = [
-        line.strip()
-        for line in (ROOT / "environment.yml").read_text().splitlines()
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-    conda_deps = lines[lines.index("dependencies:") + 1 :]
-    assert conda_deps == ["- python=3.11", "- pip", "- pip:", "- -e .[dev]"]
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["requires-python"].startswith(">=3.11")
-    assert "dev" in project["optional-dependencies"]
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -242,9 +242,10 @@ class MemberRoles:
 class Sharing:
     """How an object of the ``Collection`` is shared with one user and taken back.
 
-    ``share`` is sent with ``{user_field: <user id>, **extra}``; ``unshare``'s path may
-    hold ``{user}``, else the same body is sent. ``{id}`` is the object's id; user ids
-    come from ``Target.user_ids``.
+    ``share`` is sent with ``{user_field: <user id>, **extra}`` and must grant read access
+    only (a viewer: its holder may not pass the object on); ``unshare``'s path may hold
+    ``{user}``, else the same body is sent. ``{id}`` is the object's id; user ids come
+    from ``Target.user_ids``.
     """
 
     share: Route

@@ -52,6 +52,7 @@ CATCHES: dict[str, list[str]] = {
         "share_cache",
         "share_flag_on_document",
         "share_by_anyone",
+        "share_by_any_reader",
         "unshare_by_anyone",
         "list_shows_revoked_shares",
     ],
@@ -228,7 +229,8 @@ def documents_app(flaws: frozenset[str] = frozenset()) -> FastAPI:
     @app.post("/documents/{doc_id}/shares", status_code=201)
     async def share(doc_id: int, body: ShareIn, person: Caller) -> dict[str, int]:
         doc = found(doc_id, person, check="share_by_anyone" not in flaws)
-        if "share_by_anyone" not in flaws and not may_manage(person, doc):
+        # "share_by_any_reader": whoever can see it may share it (found() checked reading).
+        if not flaws & {"share_by_anyone", "share_by_any_reader"} and not may_manage(person, doc):
             raise HTTPException(403, "Only the owner or an admin may share")
         if body.user_id not in store.people:
             raise HTTPException(404, "No such user")

@@ -361,19 +361,18 @@ async def role_escalation(ctx: Context) -> Verdict:
 async def _cross_tenant_role_change(ctx: Context) -> list[str]:
     """The first tenant's admin sets a role in the second tenant: refused, nothing changes."""
     routes, ids = ctx.target.member_roles, ctx.target.user_ids
-    if routes is None or "outsider" not in ids or "other" not in ids:
-        ctx.note("cross-tenant role change not tried: needs Target.member_roles and user_ids for other and outsider")
+    if routes is None or "outsider" not in ids or "user" not in ids:
+        ctx.note("cross-tenant role change not tried: needs Target.member_roles and user_ids for user and outsider")
         return []
     admin, outsider = await sign_in(ctx, "admin"), await maybe_sign_in(ctx, "outsider")
-    other = await sign_in(ctx, "other")
     assert ctx.target.whoami is not None and ctx.target.whoami.role_field is not None
     role_field = ctx.target.whoami.role_field
-    # Precondition: in their own tenant the admin may set a member's role (to what it is).
-    current = (await whoami(ctx, other)).get(role_field)
+    # Precondition: in their own tenant the admin may set the user's role (to what it is).
+    current = (await whoami(ctx, await sign_in(ctx, "user"))).get(role_field)
     own = await ctx.request(
-        routes.method, routes.path.replace("{id}", ids["other"]), auth=admin, json_body={routes.role_field: current}
+        routes.method, routes.path.replace("{id}", ids["user"]), auth=admin, json_body={routes.role_field: current}
     )
-    ctx.cite(own, "the admin sets a member of their own tenant to their current role")
+    ctx.cite(own, "the admin sets the user (same tenant) to their current role")
     require(accepted(own), f"the admin cannot set roles in their own tenant ({own.status_code}); check Target.member_roles")
     require(outsider is not None, "the target names no second-tenant user (Target.second_tenant.user)")
     assert outsider is not None
@@ -435,6 +434,12 @@ async def sharing_revocation(ctx: Context) -> Verdict:
     _, third_ids = await listed_ids(ctx, third)
     if object_id in third_ids:
         breaches.append(f"the {third_role} user's list shows an object shared with someone else")
+    # A read-only share does not let its holder pass the object on.
+    passed_on = await _share(ctx, "share", grantee, object_id, ids[third_role])
+    if accepted(passed_on):
+        ctx.cite(passed_on, f"the {grantee_role} user shares it on with the {third_role} user")
+        breaches.append(f"the {grantee_role} user (not the owner, shared to read) passed it on ({passed_on.status_code})")
+        await _share(ctx, "unshare", owner, object_id, ids[third_role])
     # 3. A non-owner cannot take the share away either.
     revoke_by_third = await _share(ctx, "unshare", third, object_id, ids[grantee_role])
     if accepted(revoke_by_third):

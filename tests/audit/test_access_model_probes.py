@@ -43,6 +43,7 @@ CATCHES: dict[str, list[str]] = {
         "read_by_id_only",
         "list_all_tenants",
         "edit_any_tenant",
+        "edit_then_check",
         "delete_any_tenant",
         "create_trusts_tenant_id",
     ],
@@ -212,6 +213,8 @@ def documents_app(flaws: frozenset[str] = frozenset()) -> FastAPI:
 
     @app.patch("/documents/{doc_id}")
     async def edit(doc_id: int, body: DocEdit, person: Caller) -> dict[str, Any]:
+        if "edit_then_check" in flaws and doc_id in store.docs:
+            store.docs[doc_id].title = body.title  # "UPDATE … WHERE id = :id", checked after
         doc = found(doc_id, person, check="edit_any_tenant" not in flaws)
         if "edit_any_tenant" not in flaws and not may_manage(person, doc):
             raise HTTPException(403, "Only the owner or an admin may edit")

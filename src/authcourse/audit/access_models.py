@@ -183,7 +183,7 @@ async def tenant_isolation(ctx: Context) -> Verdict:
         edit = await ctx.request(coll.update_method, coll.item(object_id), auth=outsider, json_body=dict(coll.update_body))
         await refused_to_outsider("the outsider edits it", edit)
         after = await read(ctx, owner, object_id)
-        if accepted(after) and after.text != before.text:
+        if accepted(after) and _took(after, coll.update_body) and not _took(before, coll.update_body):
             ctx.cite(after, "the owner reads it again")
             breaches.append("the object changed after the outsider's edit")
     if coll.deletable:
@@ -196,6 +196,15 @@ async def tenant_isolation(ctx: Context) -> Verdict:
     if breaches:
         return failed("another tenant's user got through: " + "; ".join(breaches))
     return passed("the other tenant's user was refused on every route, and could not write into this tenant")
+
+
+def _took(response: httpx2.Response, values: Mapping[str, Any]) -> bool:
+    """Whether the object in ``response`` holds every one of ``values`` (an edit landed)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and all(body.get(key) == value for key, value in values.items())
 
 
 async def _smuggled_creates(ctx: Context, owner: Auth, outsider: Auth) -> list[str]:

@@ -46,6 +46,7 @@ CATCHES: dict[str, list[str]] = {
         "edit_then_check",
         "delete_any_tenant",
         "create_trusts_tenant_id",
+        "admins_see_every_tenant",
     ],
     "access_models.list_bola": ["list_all_tenants", "list_filter_passthrough"],
     "access_models.role_escalation": ["profile_model_dump", "role_route_unguarded", "role_lookup_any_tenant"],
@@ -155,6 +156,8 @@ def documents_app(flaws: frozenset[str] = frozenset()) -> FastAPI:
     def may_read(person: Person, doc: Doc) -> bool:
         if doc.tenant_id == person.tenant_id:
             return True
+        if "admins_see_every_tenant" in flaws and person.role == "admin":
+            return True  # "our support admins need to see everything"
         if "share_flag_on_document" in flaws:
             return doc.shared
         if "share_cache" in flaws:

@@ -420,6 +420,42 @@ async def _cross_tenant_role_change(ctx: Context) -> list[str]:
     return breaches
 
 
+@probe(
+    "access_models.demotion_immediate",
+    "A demoted user loses the role's rights on their very next request",
+    "ASVS 5.0 8.3.2",
+    "OWASP API5:2023 (BFLA)",
+)
+async def demotion_immediate(ctx: Context) -> Verdict:
+    routes, ids, coll = ctx.target.member_roles, ctx.target.user_ids, collection(ctx)
+    require(routes is not None and routes.demoted, "the target names no read-only role (Target.member_roles.demoted)")
+    require("user" in ids, "the target gives no id for the user (Target.user_ids)")
+    require(ctx.target.whoami is not None and ctx.target.whoami.role_field, "Target.whoami names no role field")
+    assert routes is not None and routes.demoted is not None and ctx.target.whoami is not None
+    role_field = ctx.target.whoami.role_field or ""
+    user, admin = await sign_in(ctx, "user"), await sign_in(ctx, "admin")
+    original = (await whoami(ctx, user)).get(role_field)
+    await create(ctx, user, "the user creates an object before the demotion")  # they may
+    url = routes.path.replace("{id}", ids["user"])
+    demoted = await ctx.request(routes.method, url, auth=admin, json_body={routes.role_field: routes.demoted})
+    ctx.cite(demoted, f"the admin makes the user {routes.demoted}")
+    require(accepted(demoted), f"the admin could not demote the user ({demoted.status_code}); check Target.member_roles")
+    try:
+        # The same credentials as before: a role copied into a token or a cache shows here.
+        attempt = await ctx.request("POST", coll.path, auth=user, json_body=marked_body(coll.create_body, "demoted"))
+        seen = (await whoami(ctx, user)).get(role_field)
+    finally:
+        restored = await ctx.request(routes.method, url, auth=admin, json_body={routes.role_field: original})
+        if not accepted(restored):
+            ctx.cite(restored, f"restoring the user's role ({original})")
+    if accepted(attempt):
+        ctx.cite(attempt, f"the {routes.demoted} user creates on their next request")
+        return failed(f"right after the demotion the user still created an object ({attempt.status_code})")
+    if seen != routes.demoted:
+        return failed(f"right after the demotion the app still reports the role {seen!r}")
+    return passed(f"the next request after the demotion was refused ({attempt.status_code}) and showed {seen!r}")
+
+
 # -- sharing ----------------------------------------------------------------------------
 
 

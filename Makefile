@@ -94,7 +94,8 @@ test-fast: lint
 SERVICES_STAMP := $(VENV)/.services-stamp
 SERVICE_TESTS  := tests/services tests/ch02/test_reference.py tests/ch02/test_signup_policy_audit.py \
 	tests/ch03/test_reference.py tests/ch03/test_token_security.py \
-	tests/ch04/test_reference.py tests/ch04/test_keys_hardening.py tests/ch04/test_webhooks.py
+	tests/ch04/test_reference.py tests/ch04/test_keys_hardening.py tests/ch04/test_webhooks.py \
+	tests/ch07/test_sharing.py
 $(SERVICES_STAMP): $(DEV_STAMP)
 	$(PIP) -e '.[dev,services]'
 	@touch $(SERVICES_STAMP)

@@ -115,6 +115,7 @@ async def _status(probe_id: str, flaws: set[str], **target_changes: Any) -> tupl
 TESTED_ELSEWHERE = {
     "oauth_client": "test_oauth_client_probes.py",
     "provider": "test_provider_probes.py",
+    "access_models": "test_access_model_probes.py",
 }
 
 

@@ -28,6 +28,7 @@ PROBE_MODULES = (
     "authorization",
     "oauth_client",
     "provider",
+    "access_models",
     "logging",
 )
 

@@ -127,13 +127,14 @@ def create_bff_app(settings: BffSettings) -> FastAPI:
             raise sign_in_again()
         return dict(row)
 
-    @app.get("/login", status_code=302)
+    @app.get("/login", status_code=302, response_class=RedirectResponse)
     async def login(request: Request) -> Response:
         response: Response = await oauth.idp.authorize_redirect(
             request, settings.redirect_uri, resource=settings.api_base_url)
         return response
 
-    @app.get("/auth/callback", status_code=303, responses={400: {"description": "login failed"}})
+    @app.get("/auth/callback", status_code=303, response_class=RedirectResponse,
+             responses={400: {"description": "login failed"}})
     async def callback(request: Request) -> Response:
         metadata = await oauth.idp.load_server_metadata()
         announced = metadata.get("authorization_response_iss_parameter_supported") is True

@@ -1,5 +1,5 @@
-"""The full audit (every group) against the course's OAuth pieces: chapter 5's BFF, chapter
-6's SSO app and the course provider, ``authcourse.idp``. Nothing may fail or crash; every
+"""The full audit (every group) against the course's OAuth pieces: chapter 5's BFF and
+resource server, chapter 6's SSO app and the course provider, ``authcourse.idp``. Nothing may fail or crash; every
 probe that does not apply says why (printed with ``pytest -s``); and the probes written for
 each kind of app do run on it."""
 
@@ -11,9 +11,19 @@ import pytest
 
 from authcourse.__main__ import main
 from authcourse.audit import Status, audit
-from authcourse.audit.targets.oauth import build_bff, build_provider, build_sso
+from authcourse.audit.targets.oauth import (
+    build_bff,
+    build_provider,
+    build_resource_server,
+    build_sso,
+)
 
-BUILDERS = {"bff": build_bff, "sso": build_sso, "provider": build_provider}
+BUILDERS = {
+    "bff": build_bff,
+    "sso": build_sso,
+    "provider": build_provider,
+    "resource_server": build_resource_server,
+}
 #: Probes that must PASS (not merely be n/a) on each app: the ones about what it is.
 MUST_RUN = {
     "bff": {"oauth_client.state", "oauth_client.nonce", "oauth_client.pkce",
@@ -33,6 +43,13 @@ MUST_RUN = {
                  "transport.body_limit", "authorization.route_inventory"},
 }
 MUST_RUN["sso"] = MUST_RUN["bff"] | {"oauth_client.email_verified"}
+MUST_RUN["resource_server"] = {
+    "jwt.alg_none", "jwt.tampered_claims", "jwt.jwk_header", "jwt.jku_header",
+    "jwt.kid_injection", "jwt.lifetime", "jwt.nbf_refused", "jwt.aud_checked",
+    "jwt.iss_checked", "jwt.typ_enforced", "jwt.expired_refused", "transport.body_limit",
+    "authorization.challenge", "authorization.malformed_credentials",
+    "authorization.route_inventory",
+}  # fmt: skip
 
 
 @pytest.mark.anyio
@@ -60,3 +77,18 @@ def test_the_command_line_runs_one_group(
     data = json.loads(capsys.readouterr().out)
     assert code == 0 and data["counts"]["pass"] == count
     assert {r["id"].split(".")[0] for r in data["results"]} == {group}
+
+
+@pytest.mark.anyio
+async def test_the_resource_server_audit_fails_a_server_that_takes_any_token_type(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Not vacuous: accept "JWT" (an ID token's type) next to at+jwt, and the probe says so.
+    import clouddocs.resource_server as resource_server
+
+    monkeypatch.setattr(
+        resource_server, "ACCESS_TOKEN_TYPES", resource_server.ACCESS_TOKEN_TYPES | {"jwt"}
+    )
+    built = build_resource_server()
+    report = await audit(built.app, built.target, only=["jwt.typ_enforced"])
+    assert report["jwt.typ_enforced"].status is Status.FAIL, report.text()

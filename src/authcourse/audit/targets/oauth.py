@@ -4,6 +4,8 @@
 * ``build_sso()``: chapter 6's SSO app (``clouddocs.sso_app``), an OpenID relying party
   with account linking.
 * ``build_provider()``: the course's own provider, ``authcourse.idp``.
+* ``build_resource_server()``: chapter 5's API (``clouddocs.resource_server``) checking the
+  provider's JWT access tokens: the JWT probes forge and re-sign tokens with its key.
 
 The two clients are audited as ``RelyingParty`` targets: ``connect`` builds the app again
 around the audit's own (misbehaving) provider. Their main ``app`` is wired to a well-behaved
@@ -16,7 +18,7 @@ course provider, as in the chapters. For the command line::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -257,7 +259,64 @@ def build_sso() -> AuditedOAuth:
     return AuditedOAuth(app, target, clock)
 
 
-_BUILDERS = {"bff": build_bff, "sso": build_sso, "provider": build_provider}
+#: Two machine clients of the course provider: the resource server's "user" and "other".
+SERVICES = {"user": "report-service", "other": "backup-service"}
+SERVICE_SECRET = "audit-service-secret-0123456789"
+
+
+def build_resource_server() -> AuditedOAuth:
+    """Chapter 5's resource server, trusting the course provider's keys (JWT access tokens).
+
+    Callers are two client-credentials clients with ``docs:read docs:write``; ``sign`` signs
+    with the provider's own key, so the claim probes (expired, wrong ``aud``/``iss``/``typ``)
+    test the resource server's checks, not the signature.
+    """
+    import jwt
+
+    from clouddocs.resource_server import JwtAccessTokens, create_docs_api
+
+    clock = FrozenClock()
+    idp = _course_provider(clock)
+    for client_id in SERVICES.values():
+        idp.add_client(client_id, secret=SERVICE_SECRET, grant_types=["client_credentials"],
+                       scope="docs:read docs:write", resources=[API])
+    verifier = JwtAccessTokens(issuer=IDP, audience=API, jwks=jwt.PyJWKSet.from_dict(idp.jwks),
+                               clock=clock)
+
+    async def sign_in(ctx: Context, role: Role) -> Auth:
+        if role not in SERVICES:
+            raise NotApplicable(f"the resource server has no {role} caller (machine clients only)")
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=idp.app),
+                                      base_url=IDP) as provider:
+            answer = await provider.post(
+                "/token", auth=(SERVICES[role], SERVICE_SECRET),
+                data={"grant_type": "client_credentials", "scope": "docs:read docs:write",
+                      "resource": API})
+        if answer.status_code != 200:
+            raise NotApplicable(f"the course provider refused a token for {role}"
+                                f" ({answer.status_code})")
+        return Auth.bearer(answer.json()["access_token"])
+
+    def sign(claims: Mapping[str, Any], header: Mapping[str, Any]) -> str:
+        return idp.sign(dict(header), dict(claims))
+
+    target = Target(
+        name="chapter 5 resource server (clouddocs.resource_server)",
+        origin=API,
+        protected=Route("GET", "/me"),
+        clock=clock,
+        sign_in=sign_in,
+        sign=sign,
+    )
+    return AuditedOAuth(create_docs_api(verifier.verify), target, clock)
+
+
+_BUILDERS = {
+    "bff": build_bff,
+    "sso": build_sso,
+    "provider": build_provider,
+    "resource_server": build_resource_server,
+}
 
 
 def __getattr__(name: str) -> AuditedOAuth:

@@ -164,6 +164,7 @@ def startup_saas_app(settings: TokenAppSettings) -> FastAPI:
     return harden(app)
 
 
+from fastapi import Request
 from pydantic import BaseModel, Field
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -276,6 +277,12 @@ def enterprise_app(settings: SsoAppSettings) -> FastAPI:
     Session = Annotated[AsyncSession, Depends(settings.database.session)]
     Anyone = Annotated[Caller, Depends(caller)]
 
+    async def writer(who: Anyone, request: Request) -> Caller:
+        await csrf(request)  # after the session check: no session is a 401, not a CSRF 403
+        return who
+
+    Writer = Annotated[Caller, Depends(writer)]
+
     @app.get("/session/csrf", responses=NOT_SIGNED_IN)
     async def csrf_token(current: Annotated[CurrentSession, Depends(sessions.require_session)]) -> dict[str, str]:
         return {"csrf_token": csrf_token_for(current.session_id)}  # for the SPA's X-CSRF-Token
@@ -289,8 +296,8 @@ def enterprise_app(settings: SsoAppSettings) -> FastAPI:
         # ABAC per row, in Python, on at most 100 rows: the same policy as the single reads.
         return [labelled(d, label) for d, label in rows if decide(who.subject, "read", resource_of(d, label), now)]
 
-    @app.post("/documents", status_code=201, dependencies=[Depends(csrf)], responses=ENTERPRISE_RESPONSES)
-    async def create_document(body: LabelledDocument, who: Anyone, db: Session) -> LabelledOut:
+    @app.post("/documents", status_code=201, responses=ENTERPRISE_RESPONSES)
+    async def create_document(body: LabelledDocument, who: Writer, db: Session) -> LabelledOut:
         document = Document(tenant_id=who.member.tenant_id, owner_id=who.member.user_id, title=body.title, body=body.body)
         label = DocumentLabel(classification=int(body.classification), region=body.region)
         check_abac(who, "write", document, label, settings.clock)  # role, clearance, region, hours
@@ -310,9 +317,8 @@ def enterprise_app(settings: SsoAppSettings) -> FastAPI:
         check_abac(who, "read", document, label, settings.clock)
         return labelled(document, label)
 
-    @app.patch("/documents/{document_id}", dependencies=[Depends(csrf)],
-               responses={**ENTERPRISE_RESPONSES, 404: {"description": "Not in your tenant"}})
-    async def edit_document(document_id: RowId, body: DocumentUpdate, who: Anyone, db: Session) -> LabelledOut:
+    @app.patch("/documents/{document_id}", responses={**ENTERPRISE_RESPONSES, 404: {"description": "Not in your tenant"}})
+    async def edit_document(document_id: RowId, body: DocumentUpdate, who: Writer, db: Session) -> LabelledOut:
         document = await readable_document(db, who.member, document_id)
         if document is None:
             raise not_found()
@@ -472,7 +478,7 @@ def api_platform_app(settings: ApiPlatformSettings) -> FastAPI:
         try:  # https only, no credentials in it, no private/loopback/metadata address (SSRF)
             await pinned_target(endpoint.url, settings.resolve)
         except UnsafeWebhookURL as refused:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"webhook URL refused: {refused}") from None
+            raise HTTPException(422, f"webhook URL refused: {refused}") from None
         secret = generate_webhook_secret()
         async with settings.db.sessions() as session:
             record = WebhookEndpoint(tenant_id=manager.tenant_id, url=endpoint.url, secret=secret)

@@ -4,6 +4,8 @@ Every probe must pass or be not applicable; the n/a ones are listed with their r
 the stored reports (docs/audit/<pattern>.md), which ``make audit`` writes.
 """
 
+from pathlib import Path
+
 import pytest
 
 from authcourse.audit import Status, audit
@@ -33,6 +35,9 @@ async def test_every_probe_passes_or_is_not_applicable(name: str) -> None:
     assert broken == {}
     not_applicable = [r for r in report.results if r.status is Status.NOT_APPLICABLE]
     assert all(r.summary for r in not_applicable), "every n/a names its reason"
+    stored = Path(__file__).parents[2] / patterns.REPORT_DIR / f"{name}.md"
+    assert stored.read_text(encoding="utf-8") == patterns.markdown_report(name, report), (
+        f"{stored} is not current: run `make audit`")
     assert {probe: report[probe].status.value for probe in MUST_PASS[name]} == dict.fromkeys(MUST_PASS[name], "pass")
 
 

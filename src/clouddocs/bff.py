@@ -6,9 +6,9 @@
 The browser never sees an access or refresh token, so script injected into the page
 (XSS) has none to steal; it gets an HttpOnly ``__Host-`` cookie that only works from
 this site's origin. The BFF signs the user in with Authlib's Starlette client (state,
-PKCE S256 and the ID token checked for us), keeps the tokens in a SQL table keyed by the
-SHA-256 of the session id, refreshes them when they are about to expire and revokes the
-refresh token at logout (RFC 7009).
+PKCE S256 and the ID token checked for us; the RFC 9207 ``iss`` parameter by us), keeps
+the tokens in a SQL table keyed by the SHA-256 of the session id, refreshes them when
+they are about to expire and revokes the refresh token at logout (RFC 7009).
 
 The table holds usable tokens, so it is as sensitive as a password vault: keep it out of
 backups you would hand around, or encrypt the two token columns at rest.
@@ -25,6 +25,7 @@ from authlib.integrations.starlette_client import OAuth, OAuthError
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.responses import RedirectResponse
 from fastapi.security import APIKeyCookie
+from joserfc.errors import JoseError
 from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware.sessions import SessionMiddleware
@@ -70,6 +71,14 @@ class BffSettings:
 
 def _digest(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def from_other_issuer(received: str | None, issuer: str, announced: bool) -> bool:
+    """RFC 9207 §2.4: the redirect back names the provider that sent it (``iss``), and it
+    must be the one this login went to; a provider that announces the parameter
+    (``authorization_response_iss_parameter_supported``) must send it. Otherwise an
+    attacker's provider could pass off another provider's code as its own (mix-up)."""
+    return announced if received is None else received != issuer
 
 
 def sign_in_again() -> HTTPException:
@@ -126,9 +135,13 @@ def create_bff_app(settings: BffSettings) -> FastAPI:
 
     @app.get("/auth/callback", status_code=303, responses={400: {"description": "login failed"}})
     async def callback(request: Request) -> Response:
+        metadata = await oauth.idp.load_server_metadata()
+        announced = metadata.get("authorization_response_iss_parameter_supported") is True
+        if from_other_issuer(request.query_params.get("iss"), settings.issuer, announced):
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "login failed")
         try:  # Authlib checks state, exchanges the code with the verifier, checks the ID token
             token = await oauth.idp.authorize_access_token(request)
-        except OAuthError:
+        except (OAuthError, JoseError):  # JOSE errors: the ID token's signature or claims
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "login failed") from None
         session_id = secrets.token_urlsafe(32)
         async with settings.engine.begin() as connection:

@@ -19,9 +19,10 @@ from clouddocs.bff import (
     BffSettings,
     bff_sessions,
     create_bff_app,
+    create_tables,
 )
 
-from .conftest import IDP, PASSWORD, WEB, Bff, World
+from .conftest import API, IDP, PASSWORD, WEB, Bff, World
 
 pytestmark = pytest.mark.anyio
 
@@ -136,3 +137,53 @@ def test_the_bff_refuses_a_weak_configuration(change: dict[str, str], complaint:
     })
     with pytest.raises(ValueError, match=complaint):
         create_bff_app(settings)
+
+
+def _with_iss(url: str, iss: str | None) -> str:
+    """The provider's redirect with its RFC 9207 ``iss`` parameter replaced (None: removed)."""
+    parsed = httpx2.URL(url)
+    params = [(k, v) for k, v in parsed.params.multi_items() if k != "iss"]
+    return str(parsed.copy_with(params=params + ([("iss", iss)] if iss else [])))
+
+
+@pytest.mark.parametrize("iss", ["https://other-idp.test", None])
+async def test_a_callback_naming_another_issuer_or_none_is_refused(
+    world: World, bff: Bff, iss: str | None
+) -> None:
+    """Mix-up (RFC 9207): the provider announces ``iss``, so the callback must carry ours."""
+    async with browser({WEB: bff.app, IDP: world.idp.app}) as agent:
+        back = (await log_in(agent)).headers["location"]
+        assert httpx2.URL(back).params["iss"] == IDP
+        answer = await agent.get(_with_iss(back, iss))
+        me = await agent.get(WEB + "/api/me")
+    assert answer.status_code == 400 and me.status_code == 401
+    assert "/token" not in bff.idp_transport.paths  # refused before the code left the BFF
+
+
+@pytest.mark.parametrize("claims", [{"aud": "another-client"}, {"nonce": "another-nonce"},
+                                    {"iss": "https://other-idp.test"}])
+async def test_a_bad_id_token_is_a_clear_400_not_a_crash(
+    world: World, claims: dict[str, str]
+) -> None:
+    """The ID token's checks fail inside Authlib with JOSE errors: a 400, never a 500."""
+    from authcourse.audit.hostile_provider import HostileProvider
+
+    provider = HostileProvider(world.clock)
+    registration = provider.register(WEB + "/auth/callback", "openid docs:read", API)
+    engine = create_async_engine("sqlite+aiosqlite:///:memory:")
+    await create_tables(engine)
+    app = create_bff_app(BffSettings(
+        issuer=registration.issuer, client_id=registration.client_id,
+        client_secret=registration.client_secret, redirect_uri=registration.redirect_uri,
+        api_base_url=API, state_secret="s" * 40, engine=engine,
+        idp_transport=registration.transport, clock=world.clock))
+    provider.tamper = dict(claims)
+    try:
+        async with browser({WEB: app, provider.issuer: provider.idp.app}) as agent:
+            start = await agent.get(WEB + "/login")
+            back = await provider.authorize(agent, start.headers["location"])
+            answer = await agent.get(back.headers["location"])
+    finally:
+        await engine.dispose()
+    assert answer.status_code == 400, answer.text
+    assert not any(c.startswith(SESSION_COOKIE) for c in answer.headers.get_list("set-cookie"))

@@ -417,9 +417,10 @@ async def test_confidential_client_cannot_skip_authentication(
 
 
 @pytest.mark.parametrize("size", [3_000, 30_000, 100_000])
-async def test_oversized_parameters_are_rejected_with_400(
+async def test_oversized_parameters_are_rejected_with_400_or_413(
     idp: IdentityProvider, user_agent: httpx2.AsyncClient, size: int
 ) -> None:
+    """A parameter over 2,048 characters is a 400; a body over 16 KiB is refused unread (413)."""
     huge = "a" * size
     request = {"response_type": "code", "client_id": "clouddocs-web", "redirect_uri": CALLBACK}
     responses = [
@@ -432,11 +433,34 @@ async def test_oversized_parameters_are_rejected_with_400(
         idp, {"grant_type": "client_credentials", "scope": huge}, basic_auth("sync-service", "x")
     )
 
-    for response in responses:
-        assert response.status_code == 400
+    body_too_large = size > 16 * 1024
+    for response in responses[:2]:
+        assert response.status_code == (413 if body_too_large else 400)
         assert "location" not in response.headers
-    assert token.status_code == 400
+    for response in responses[2:]:  # in the URL: no body at all
+        assert response.status_code == 400 and "location" not in response.headers
+    assert token.status_code == (413 if body_too_large else 400)
     assert token.json()["error"] == "invalid_request"
+
+
+async def test_a_large_body_is_refused_at_every_endpoint_even_one_that_reads_none(
+    user_agent: httpx2.AsyncClient,
+) -> None:
+    """Regression (audit transport.body_limit): /userinfo read no body, so a 2 MB POST got
+    the usual 401 instead of 413."""
+    response = await user_agent.post("/userinfo", content=b"a" * (2 * 1024 * 1024 + 1),
+                                     headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+async def test_every_answer_carries_the_baseline_security_headers(
+    user_agent: httpx2.AsyncClient,
+) -> None:
+    """Regression (audit transport.hsts and transport.nosniff): over https, HSTS and nosniff."""
+    for response in (await user_agent.get("/.well-known/openid-configuration"),
+                     await user_agent.get("/userinfo")):
+        assert response.headers["strict-transport-security"].startswith("max-age=")
+        assert response.headers["x-content-type-options"] == "nosniff"
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,8 @@ GROUPS: dict[str, str] = {
     "refresh": "Refresh tokens",
     "apikeys": "API keys",
     "authorization": "Authorization basics",
+    "oauth_client": "OAuth / OpenID Connect clients",
+    "provider": "Authorization servers",
     "logging": "Audit logging",
 }
 

@@ -26,6 +26,8 @@ PROBE_MODULES = (
     "refresh",
     "apikeys",
     "authorization",
+    "oauth_client",
+    "provider",
     "logging",
 )
 

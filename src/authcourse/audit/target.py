@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     import httpx2
+    from starlette.types import ASGIApp
 
     from authcourse.audit.context import Context
 
@@ -180,6 +181,78 @@ class AuditEvents:
     authorization_failed: str | None = None
 
 
+@dataclass(frozen=True)
+class ClientRegistration:
+    """The audit's own OpenID provider, and the client it registered for the app under test.
+
+    ``RelyingParty.connect`` receives one and must make the app use it: ``issuer`` (its
+    discovery document is at ``issuer + "/.well-known/openid-configuration"``), this
+    ``client_id`` and ``client_secret``, this ``redirect_uri``, and ``transport`` for every
+    back-channel request (discovery, JWKS, token): the provider runs in-process.
+    """
+
+    issuer: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    redirect_uri: str
+    transport: httpx2.AsyncBaseTransport = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RelyingParty:
+    """An app that signs users in with OAuth 2.0 / OpenID Connect (the ``oauth_client`` probes).
+
+    The probes point the app at a provider of their own that can be told to misbehave
+    (wrong ``nonce``, ``aud``, ``iss``, an expired ID token, another issuer's ``iss``
+    parameter...). ``connect(registration)`` returns the app to probe, configured to use
+    that provider (a new app, or the target's own one reconfigured). A sign-in counts as
+    successful when the callback's answer sets ``session_cookie``.
+
+    ``scope`` and ``resource`` (RFC 8707) are what the app asks for, so that the provider
+    allows them. ``me`` answers with the signed-in user's details and ``existing_email``
+    is the address of an account the app already has (a password account): together they
+    enable the ``email_verified`` linking probe.
+    """
+
+    connect: Callable[[ClientRegistration], Awaitable[ASGIApp]]
+    session_cookie: str
+    login: Route = Route("GET", "/login")
+    callback: str = "/auth/callback"
+    scope: str = "openid email profile"
+    resource: str | None = None
+    me: Route | None = None
+    existing_email: str | None = None
+
+
+@dataclass(frozen=True)
+class AuthorizationServer:
+    """An OAuth 2.0 authorization server (the ``provider`` probes): the app under test.
+
+    Endpoints come from its discovery document. ``client_id``/``client_secret`` are a
+    confidential client registered with exactly ``redirect_uri`` and allowed the refresh
+    token grant; ``user`` is an account that can approve it. ``authorize(ctx, url)`` plays
+    the user's browser: it opens the authorization ``url``, signs in and consents, and
+    returns the provider's final answer (a redirect to the client, or a refusal); by
+    default the audit fills in ``authcourse.idp``'s sign-in and consent forms.
+    ``resource_server`` is an API's credentials at the introspection endpoint (RFC 7662),
+    and ``resource`` the RFC 8707 identifier of that API.
+    """
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    redirect_uri: str
+    user: Account
+    scope: str = "openid"
+    authorize: Callable[[Context, str], Awaitable[httpx2.Response]] | None = None
+    resource_server: Account | None = None
+    resource: str | None = None
+    metadata_path: str = "/.well-known/openid-configuration"
+    #: The checklist: access tokens live 5 to 15 minutes.
+    max_access_token_seconds: int = 15 * 60
+    #: RFC 6749 §4.1.2: an authorization code lives at most 10 minutes (RECOMMENDED).
+    max_code_seconds: int = 10 * 60
+
+
 class AdvancingClock(Protocol):
     """A clock the audit may move forward (``authcourse.FrozenClock`` is one)."""
 
@@ -268,5 +341,9 @@ class Target:
     timing_samples: int = 7
     #: Extra secrets for the weak-JWT-secret dictionary (your own leaked test keys).
     extra_weak_secrets: Sequence[str] = ()
+    #: An OAuth / OpenID Connect client: enables the ``oauth_client`` probes.
+    relying_party: RelyingParty | None = None
+    #: An OAuth authorization server: enables the ``provider`` probes.
+    provider: AuthorizationServer | None = None
     #: Free-form label shown in the report's title.
     name: str = ""

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from authlib.oauth2.rfc6749 import MissingAuthorizationError, OAuth2Error
 from authlib.oauth2.rfc6750 import InsufficientScopeError, InvalidTokenError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -31,6 +32,7 @@ from authcourse.idp.logout import LogoutRoute
 from authcourse.idp.requests import MalformedRequest, capture
 from authcourse.idp.server import AuthorizationServer, OAuthResponse
 from authcourse.idp.throttle import LoginThrottle
+from clouddocs.security import SecurityHeadersMiddleware
 
 
 def build_app(server: AuthorizationServer, throttle: LoginThrottle) -> Starlette:
@@ -54,7 +56,12 @@ def build_app(server: AuthorizationServer, throttle: LoginThrottle) -> Starlette
         Route(USERINFO_PATH, routes.userinfo, methods=["GET", "POST"]),
     ]
     issuer_path = urlsplit(server.issuer).path
-    return Starlette(routes=[Mount(issuer_path, routes=endpoints)] if issuer_path else endpoints)
+    return Starlette(
+        routes=[Mount(issuer_path, routes=endpoints)] if issuer_path else endpoints,
+        # HSTS over https, nosniff, no framing, no referrer, no-store on credentialed
+        # answers: the same baseline as the course's apps (a provider is a web app too).
+        middleware=[Middleware(SecurityHeadersMiddleware)],
+    )
 
 
 class _ProviderRoutes:

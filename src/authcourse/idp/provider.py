@@ -8,12 +8,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.common.security import is_secure_transport
+from joserfc import jwt
 from starlette.applications import Starlette
 
 from authcourse.clock import Clock, SystemClock
 from authcourse.idp.app import build_app
 from authcourse.idp.discovery import provider_metadata
-from authcourse.idp.keys import SigningKeys
+from authcourse.idp.keys import SIGNING_ALGORITHM, SigningKeys
 from authcourse.idp.models import Client, User, scope_list, secret_digest
 from authcourse.idp.passwords import hash_password
 from authcourse.idp.resources import is_resource_identifier
@@ -236,6 +237,16 @@ class IdentityProvider:
     def rotate_keys(self) -> str:
         """Sign with a new key from now on; the previous key stays published until the next rotation."""
         return self._keys.rotate()
+
+    def sign(self, header: dict[str, Any], claims: dict[str, Any]) -> str:
+        """Sign a JWT with the current key, as this provider signs its ID tokens.
+
+        For test harnesses that need a token this provider would never issue on its own
+        (the audit's misbehaving provider: a wrong ``aud``, an expired ``exp``...). The
+        ``alg`` and ``kid`` header fields are set here; anything else in ``header`` is kept.
+        """
+        protected = {**header, "alg": SIGNING_ALGORITHM, "kid": self._keys.current_kid}
+        return jwt.encode(protected, claims, self._keys.current, algorithms=[SIGNING_ALGORITHM])
 
     @property
     def jwks(self) -> dict[str, list[dict[str, Any]]]:

@@ -93,6 +93,10 @@ async def capture(request: Request, *, read_form: bool) -> CapturedRequest:
     # (RFC 8252 §7.3 allows plain http on the loopback interface).
     if not is_secure_transport(url):
         raise MalformedRequest("This endpoint requires https (or a loopback address).")
+    declared = request.headers.get("content-length", "0")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        # Refused unread, whatever the endpoint (RFC 9110 §15.5.14: 413 Content Too Large).
+        raise _too_large()
     query = _parse_parameters(request.scope.get("query_string", b""), MAX_QUERY_BYTES)
     form: dict[str, str] = {}
     if read_form and request.method == "POST":
@@ -105,16 +109,17 @@ async def capture(request: Request, *, read_form: bool) -> CapturedRequest:
     return CapturedRequest(request.method, url, request.headers, query, form)
 
 
+def _too_large() -> MalformedRequest:
+    return MalformedRequest("The request body is too large.", status_code=413)
+
+
 async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "0")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise MalformedRequest("The request body is too large.")
     body = bytearray()
     # Read in chunks so a lying (or absent) Content-Length cannot make us buffer megabytes.
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > MAX_BODY_BYTES:
-            raise MalformedRequest("The request body is too large.")
+            raise _too_large()
     return bytes(body)
 
 

@@ -5,7 +5,8 @@
 
 Every query that touches tenant data carries the tenant (and, where the rule says so, the
 owner) in its WHERE clause, so a row the caller may not see never leaves the database: an id
-from another tenant finds nothing, exactly like an id that does not exist. Inputs are parsed
+from another tenant finds nothing, exactly like an id that does not exist, unless the
+document was *shared* with the caller (a relation tuple, read on every request). Inputs are parsed
 by explicit schemas that list the fields a caller may set (``extra="forbid"``), so a
 ``"role": "owner"`` smuggled into a body is refused instead of assigned.
 """
@@ -87,6 +88,52 @@ CREATE POLICY tenant_isolation ON documents
 SET_TENANT_SQL = "SELECT set_config('app.tenant_id', :tenant_id, true)"
 
 
+from sqlalchemy import ColumnElement, String, cast, exists, or_
+
+from clouddocs.rebac import IMPLIED_BY, TupleRow
+
+#: What a share may grant. Ownership is not shared: it stays with the author (``owner_id``).
+SHARE_RELATIONS = ("viewer", "editor")
+
+
+def document_object(document_id: int) -> str:
+    """The ReBAC object of a document row: ``document:42``."""
+    return f"document:{document_id}"
+
+
+def user_subject(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def holds(member: Member, relation: str) -> ColumnElement[bool]:
+    """SQL: a tuple grants the caller ``relation`` (or a stronger one) on the document row."""
+    return exists().where(
+        TupleRow.object == "document:" + cast(Document.id, String),
+        TupleRow.relation.in_(IMPLIED_BY[relation]),
+        TupleRow.subject == user_subject(member.user_id),
+        TupleRow.subject_relation == "",
+    )
+
+
+def visible_documents(member: Member) -> Select[Document]:
+    """What the caller may read: their tenant's documents, plus those shared with them."""
+    return select(Document).where(or_(Document.tenant_id == member.tenant_id, holds(member, "viewer")))
+
+
+async def visible_document(session: AsyncSession, member: Member, document_id: int) -> Document | None:
+    """The document if the caller may read it; None otherwise (one statement, never cached)."""
+    found: Document | None = await session.scalar(visible_documents(member).where(Document.id == document_id))
+    return found
+
+
+async def is_editor(session: AsyncSession, member: Member, document: Document) -> bool:
+    """May edit and share: the owner, an admin of the tenant, or an editor it was shared with."""
+    if may_edit(member, document):
+        return True
+    shared = select(Document.id).where(Document.id == document.id, holds(member, "editor"))
+    return await session.scalar(shared) is not None
+
+
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Response, status
@@ -116,7 +163,11 @@ def build_documents_app(db: Database, tokens: TokenService) -> FastAPI:
     authenticate = member_auth(tokens, db)
     _document_routes(app, db, authenticate)
     _member_routes(app, db, authenticate)
+    _share_routes(app, db, authenticate)
     return harden(app)
+
+
+from sqlalchemy import delete
 
 
 def _document_routes(app: FastAPI, db: Database, authenticate: MemberDependency) -> None:
@@ -127,7 +178,7 @@ def _document_routes(app: FastAPI, db: Database, authenticate: MemberDependency)
 
     @app.get("/documents", responses=FORBIDDEN)
     async def list_documents(member: Reader, session: Session) -> list[DocumentOut]:
-        rows = await session.scalars(documents_of(member).order_by(Document.id).limit(100))
+        rows = await session.scalars(visible_documents(member).order_by(Document.id).limit(100))
         return [DocumentOut.model_validate(row, from_attributes=True) for row in rows]
 
     @app.post("/documents", status_code=201, responses=FORBIDDEN)
@@ -139,7 +190,7 @@ def _document_routes(app: FastAPI, db: Database, authenticate: MemberDependency)
 
     @app.get("/documents/{document_id}", responses=FORBIDDEN | HIDDEN)
     async def read_document(document_id: RowId, member: Reader, session: Session) -> DocumentOut:
-        document = await readable_document(session, member, document_id)
+        document = await visible_document(session, member, document_id)
         if document is None:
             raise not_found()
         return DocumentOut.model_validate(document, from_attributes=True)
@@ -148,11 +199,11 @@ def _document_routes(app: FastAPI, db: Database, authenticate: MemberDependency)
     async def edit_document(
         document_id: RowId, body: DocumentUpdate, member: Writer, session: Session
     ) -> DocumentOut:
-        document = await readable_document(session, member, document_id)
+        document = await visible_document(session, member, document_id)
         if document is None:
             raise not_found()
-        if not may_edit(member, document):  # they can see it, so 403 hides nothing
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "Only the owner or an admin may edit")
+        if not await is_editor(session, member, document):  # they can see it: 403 hides nothing
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "Only the owner, an admin or an editor may edit")
         for field, value in body.model_dump(exclude_unset=True, exclude_none=True).items():
             setattr(document, field, value)
         await session.commit()
@@ -163,6 +214,8 @@ def _document_routes(app: FastAPI, db: Database, authenticate: MemberDependency)
         document = await readable_document(session, member, document_id)
         if document is None:
             raise not_found()
+        # Its shares go too: a tuple left behind would grant a future row that reuses the id.
+        await session.execute(delete(TupleRow).where(TupleRow.object == document_object(document.id)))
         await session.delete(document)
         await session.commit()
         return Response(status_code=204)
@@ -204,3 +257,63 @@ def _member_routes(app: FastAPI, db: Database, authenticate: MemberDependency) -
         target.role = body.role
         await session.commit()
         return {"user_id": user_id, "role": target.role}
+
+
+from sqlalchemy.exc import IntegrityError
+
+from clouddocs.rebac import RelationTuple, row_values
+
+
+class ShareRequest(BaseModel):
+    """Share a document with one user, of any tenant (a guest is what sharing is for)."""
+
+    model_config = ConfigDict(extra="forbid")
+    user_id: RowId
+    relation: str = Field(default="viewer", pattern="^(viewer|editor)$")
+
+
+class ShareOut(BaseModel):
+    document_id: int
+    user_id: int
+    relation: str
+
+
+def _share_routes(app: FastAPI, db: Database, authenticate: MemberDependency) -> None:
+    Session = Annotated[AsyncSession, Depends(db.session)]
+    Reader = Annotated[Member, Depends(require_permission("documents:read", authenticate))]
+
+    async def shareable(session: AsyncSession, member: Member, document_id: int) -> Document:
+        document = await visible_document(session, member, document_id)
+        if document is None:
+            raise not_found()
+        if not await is_editor(session, member, document):  # they can see it: 403 hides nothing
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "Only the owner, an admin or an editor may share")
+        return document
+
+    @app.post("/documents/{document_id}/shares", status_code=201, responses=FORBIDDEN | HIDDEN)
+    async def share_document(document_id: RowId, body: ShareRequest, member: Reader, session: Session) -> ShareOut:
+        document = await shareable(session, member, document_id)
+        if await session.get(User, body.user_id) is None:
+            raise not_found()
+        grant = RelationTuple(document_object(document.id), body.relation, user_subject(body.user_id))
+        shared = ShareOut(document_id=document.id, user_id=body.user_id, relation=body.relation)
+        session.add(TupleRow(**row_values(grant)))
+        try:
+            await session.commit()
+        except IntegrityError:  # shared this way already: the unique constraint keeps one row
+            await session.rollback()
+        return shared
+
+    @app.delete("/documents/{document_id}/shares/{user_id}", status_code=204, responses=FORBIDDEN | HIDDEN)
+    async def revoke_share(document_id: RowId, user_id: RowId, member: Reader, session: Session) -> Response:
+        document = await shareable(session, member, document_id)
+        await session.execute(
+            delete(TupleRow).where(
+                TupleRow.object == document_object(document.id),
+                TupleRow.subject == user_subject(user_id),
+                TupleRow.subject_relation == "",
+                TupleRow.relation.in_(SHARE_RELATIONS),
+            )
+        )
+        await session.commit()  # the next read asks the table again: nothing to expire
+        return Response(status_code=204)

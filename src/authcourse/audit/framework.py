@@ -26,6 +26,7 @@ GROUPS: dict[str, str] = {
     "refresh": "Refresh tokens",
     "apikeys": "API keys",
     "authorization": "Authorization basics",
+    "access_models": "Authorization models: tenants, lists, roles, sharing",
     "oauth_client": "OAuth / OpenID Connect clients",
     "provider": "Authorization servers",
     "logging": "Audit logging",

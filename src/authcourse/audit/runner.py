@@ -26,6 +26,7 @@ PROBE_MODULES = (
     "refresh",
     "apikeys",
     "authorization",
+    "access_models",
     "oauth_client",
     "provider",
     "logging",

@@ -30,9 +30,11 @@ if TYPE_CHECKING:
 
     from authcourse.audit.context import Context
 
-#: The three identities a target describes. "user" owns the target's object; "other" is a
-#: second ordinary user who must not reach it; "admin" may call the admin route.
-Role = Literal["user", "other", "admin"]
+#: The identities a target describes. "user" owns the target's object; "other" is a
+#: second ordinary user who must not reach it; "admin" may call the admin route. The
+#: access-model probes add a second tenant: "outsider" (an ordinary user there) and
+#: "outsider_admin" (one who manages its members), see ``SecondTenant``.
+Role = Literal["user", "other", "admin", "outsider", "outsider_admin"]
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,89 @@ class AuthorizationServer:
     max_code_seconds: int = 10 * 60
 
 
+@dataclass(frozen=True)
+class SecondTenant:
+    """A second tenant (organisation) for the access-model probes.
+
+    The target's ``user``, ``other_user`` and ``admin`` belong to the first tenant; these
+    accounts belong to the second one only. ``Target.sign_in`` (when set) is called with
+    the roles ``"outsider"`` and ``"outsider_admin"`` instead. ``tenant_id`` is the first
+    tenant's id as a client would send it (``tenant_field`` in a body or query string):
+    what an outsider smuggles in to write into the first tenant.
+    """
+
+    user: Account | None = None
+    admin: Account | None = None
+    tenant_id: str | None = None
+    tenant_field: str = "tenant_id"
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A collection of objects a signed-in user creates, lists, reads, edits and deletes.
+
+    ``POST path`` with ``create_body`` creates one (its id is the answer's ``id_field``);
+    ``GET path`` lists them (the JSON body is the list, or sits under ``items_field``);
+    ``item_path`` (with ``{id}``) reads with GET, edits with ``update_method`` and
+    ``update_body``, deletes with DELETE (``deletable=False``: no such route).
+    """
+
+    path: str
+    item_path: str
+    create_body: Mapping[str, Any]
+    update_body: Mapping[str, Any] | None = None
+    update_method: str = "PATCH"
+    deletable: bool = True
+    id_field: str = "id"
+    items_field: str | None = None
+
+    def __post_init__(self) -> None:
+        if "{id}" not in self.item_path:
+            raise ValueError(f"Collection item_path needs an {{id}} placeholder: {self.item_path!r}")
+
+    def item(self, object_id: str) -> str:
+        return self.item_path.replace("{id}", object_id)
+
+
+@dataclass(frozen=True)
+class MemberRoles:
+    """Where a tenant admin sets a member's role: ``PUT /members/{id}/role`` with
+    ``{role_field: role}``. ``{id}`` is filled from ``Target.user_ids``; ``privileged`` is
+    the role nobody may grant themselves."""
+
+    path: str
+    method: str = "PUT"
+    role_field: str = "role"
+    privileged: str = "admin"
+
+
+@dataclass(frozen=True)
+class Sharing:
+    """How an object of the ``Collection`` is shared with one user and taken back.
+
+    ``share`` is sent with ``{user_field: <user id>, **extra}`` and must grant read access
+    only (a viewer: its holder may not pass the object on); ``unshare``'s path may hold
+    ``{user}``, else the same body is sent. ``{id}`` is the object's id; user ids come
+    from ``Target.user_ids``.
+    """
+
+    share: Route
+    unshare: Route
+    user_field: str = "user_id"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WhoAmI:
+    """A route answering the caller's own record as a JSON object (``GET /me``): the
+    access-model probes read the caller's role and tenant there, before and after."""
+
+    path: str
+    method: str = "GET"
+    role_field: str | None = "role"
+    tenant_field: str | None = "tenant_id"
+
+
 class AdvancingClock(Protocol):
     """A clock the audit may move forward (``authcourse.FrozenClock`` is one)."""
 
@@ -311,6 +396,14 @@ class Target:
     #: A route where a user edits their own record (``PATCH /me``): mass-assignment probe.
     profile_route: Route | None = None
     api_keys: ApiKeys | None = None
+    #: Access-model probes: a second tenant, the objects, member roles, sharing, and the
+    #: app's id of each identity (``{"user": "1", "outsider": "7"}``) for routes that name users.
+    second_tenant: SecondTenant | None = None
+    collection: Collection | None = None
+    member_roles: MemberRoles | None = None
+    sharing: Sharing | None = None
+    whoami: WhoAmI | None = None
+    user_ids: Mapping[str, str] = field(default_factory=dict)
     events: AuditEvents | None = None
     #: Moves the app's clock: enables expiry and timeout probes.
     clock: AdvancingClock | None = None

@@ -1,4 +1,4 @@
-"""Audit targets for the CloudDocs apps of chapters 2–4, each with a freshly seeded app.
+"""Audit targets for the CloudDocs apps of chapters 2–4 and 7, each with a freshly seeded app.
 
 ``build_ch02()``, ``build_ch03()`` and ``build_ch04()`` return an ``Audited`` (app + target)
 with an in-memory database that the app's lifespan creates and seeds: three users (or
@@ -35,13 +35,19 @@ from authcourse.audit.target import (
     ApiKeys,
     AuditEvents,
     Auth,
+    Collection,
     IssuedKey,
     Login,
+    MemberRoles,
+    ObjectRoute,
     Refresh,
     Registration,
     Role,
     Route,
+    SecondTenant,
+    Sharing,
     Target,
+    WhoAmI,
 )
 from authcourse.clock import FrozenClock
 
@@ -314,7 +320,77 @@ def build_ch04() -> Audited:
     return Audited(app, target, clock)
 
 
-_BUILDERS = {"ch02": build_ch02, "ch03": build_ch03, "ch04": build_ch04}
+#: Chapter 7's people: (user id, tenant id, role there). Acme is tenant 1, Globex tenant 2.
+CH07_PEOPLE: dict[Role, tuple[int, int, str]] = {
+    "user": (1, 1, "member"),
+    "admin": (2, 1, "admin"),
+    "other": (3, 2, "member"),
+    "outsider": (4, 2, "member"),
+    "outsider_admin": (5, 2, "admin"),
+}
+
+
+def build_ch07() -> Audited:
+    """Chapter 7: the tenant-scoped document API with roles and sharing (``clouddocs.tenancy``).
+
+    Every member of a tenant reads its documents, so the "other" user who must not reach
+    the user's document lives in the second tenant (Globex), next to the outsiders. There
+    is no login route: the target signs people in with the chapter's token service (a
+    chapter 3 access token naming the user and the tenant), and hands the audit that
+    service's key for the JWT claim probes.
+    """
+    clock, database = FrozenClock(), find("Database")()
+    key = find("new_hs256_key")("hs-audit-ch07")
+    tokens = find("TokenService")(find("KeyRing")(key), find("TokenSettings")(ISSUER, AUDIENCE), clock)
+    app = find("build_documents_app")(database, tokens)
+
+    @contextlib.asynccontextmanager
+    async def seeded(_app: Any) -> AsyncIterator[None]:
+        await database.create_all()
+        async with database.sessions() as session:
+            if await session.scalar(select(find("Tenant").id)) is None:
+                session.add_all([find("Tenant")(id=1, name="Acme"), find("Tenant")(id=2, name="Globex")])
+                await session.flush()
+                for role, (user_id, tenant_id, _) in CH07_PEOPLE.items():
+                    session.add(find("User")(id=user_id, tenant_id=tenant_id, email=f"{role}@ch07.test", display_name=role))
+                await session.flush()
+                for user_id, tenant_id, held in CH07_PEOPLE.values():
+                    session.add(find("Membership")(tenant_id=tenant_id, user_id=user_id, role=held))
+                session.add(find("Document")(id=1, tenant_id=1, owner_id=1, title="Acme plan", body=""))
+                await session.commit()
+        yield
+
+    app.router.lifespan_context = seeded
+
+    async def sign_in(ctx: Context, role: Role) -> Auth:
+        user_id, tenant_id, _ = CH07_PEOPLE[role]
+        return Auth.bearer(tokens.issue(str(user_id), claims={find("TENANT_CLAIM"): tenant_id}))
+
+    def sign(claims: Any, header: Any) -> str:
+        return jwt.encode(dict(claims), key.private_key, algorithm="HS256", headers=dict(header))
+
+    target = Target(
+        name="CloudDocs chapter 7 (authorization)",
+        origin=ORIGIN,
+        protected=Route("GET", "/documents"),
+        sign_in=sign_in,
+        object_route=ObjectRoute("GET", "/documents/{id}", object_id="1"),
+        profile_route=Route("PATCH", "/me"),
+        whoami=WhoAmI("/me"),
+        second_tenant=SecondTenant(tenant_id="1"),
+        collection=Collection(
+            "/documents", "/documents/{id}", {"title": "Audit plan", "body": ""}, {"title": "Changed by the audit"}
+        ),
+        member_roles=MemberRoles("/members/{id}/role"),
+        sharing=Sharing(Route("POST", "/documents/{id}/shares"), Route("DELETE", "/documents/{id}/shares/{user}")),
+        user_ids={role: str(user_id) for role, (user_id, _, _) in CH07_PEOPLE.items()},
+        clock=clock,
+        sign=sign,
+    )
+    return Audited(app, target, clock)
+
+
+_BUILDERS = {"ch02": build_ch02, "ch03": build_ch03, "ch04": build_ch04, "ch07": build_ch07}
 _built: dict[str, Audited] = {}
 
 

@@ -32,7 +32,8 @@ from clouddocs.rbac import Member
 
 pytestmark = pytest.mark.anyio
 
-NOT_APPLICABLE_GROUPS = {"passwords", "bruteforce", "sessions", "refresh", "apikeys", "logging"}
+NOT_APPLICABLE_GROUPS = {"passwords", "bruteforce", "sessions", "refresh", "apikeys", "logging",
+                         "oauth_client", "provider"}  # chapter 7 is neither an OAuth client nor a provider
 NOT_APPLICABLE_PROBES = {
     "transport.no_store_login",
     "jwt.alg_confusion",

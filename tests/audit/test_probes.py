@@ -111,8 +111,10 @@ async def _status(probe_id: str, flaws: set[str], **target_changes: Any) -> tupl
 
 
 def test_every_probe_has_a_vulnerable_variant_and_every_flaw_a_probe() -> None:
-    # The access-model probes have their own variants: tests/audit/test_access_model_probes.py.
-    assert {p.id for p in all_probes() if p.group != "access_models"} == set(CATCHES)
+    # The access-model probes have their own variants: tests/audit/test_access_model_probes.py;
+    # the OAuth ones too: tests/audit/test_oauth_client_probes.py and test_provider_probes.py.
+    own_variants = {"access_models", "oauth_client", "provider"}
+    assert {p.id for p in all_probes() if p.group not in own_variants} == set(CATCHES)
     assert {flaw for flaws in CATCHES.values() for flaw in flaws} == set(FLAWS)
     assert len(CATCHES) >= 40
 

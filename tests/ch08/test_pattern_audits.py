@@ -21,7 +21,9 @@ MUST_PASS = {
     "api_platform": ["apikeys.scope_enforced", "apikeys.revocation_instant", "apikeys.per_key_limit",
                      "jwt.alg_none", "jwt.aud_checked", "jwt.iss_checked", "transport.credentials_not_in_query"],
     "enterprise": ["authorization.bola", "authorization.not_found_consistency", "sessions.logout_invalidates",
-                   "authorization.route_inventory"],
+                   "authorization.route_inventory", "access_models.tenant_isolation", "access_models.list_bola",
+                   "oauth_client.state", "oauth_client.nonce", "oauth_client.pkce", "oauth_client.id_token_aud",
+                   "oauth_client.issuer_mixup", "oauth_client.email_verified"],
     "microservices": ["jwt.alg_none", "jwt.aud_checked", "jwt.expired_refused", "transport.hsts"],
 }
 

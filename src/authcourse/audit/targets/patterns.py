@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx2
@@ -38,14 +38,19 @@ from authcourse.audit.target import (
     ApiKeys,
     AuditEvents,
     Auth,
+    ClientRegistration,
+    Collection,
     IssuedKey,
     Login,
     ObjectRoute,
     Refresh,
     Role,
     Route,
+    SecondTenant,
     Target,
+    WhoAmI,
 )
+from authcourse.audit.target import RelyingParty as AuditedRelyingParty
 from authcourse.clock import FrozenClock
 from authcourse.tls import CertificateAuthority, WithTLSExtension, tls_extension
 
@@ -320,6 +325,7 @@ def _burst(rate: str) -> int:
 # --- enterprise B2B -----------------------------------------------------------------------
 
 ACME_IDP, GLOBEX_IDP = "https://login.acme.test", "https://login.globex.test"
+EXISTING_EMAIL = "eve@acme.test"
 SSO_SECRET = "clouddocs-sso-secret-0123456789"
 CALLBACK = ORIGIN + "/auth/callback"
 
@@ -331,6 +337,7 @@ def build_enterprise() -> AuditedPattern:
     from authcourse.client import browser
     from authcourse.idp import IdentityProvider
     from authcourse.idp import sign_in as idp_sign_in
+    from clouddocs.accounts import register_user
     from clouddocs.db import Database, Document, Tenant
     from clouddocs.oidc import RelyingParty
     from clouddocs.patterns import DocumentLabel, SubjectProfile, enterprise_app
@@ -341,8 +348,11 @@ def build_enterprise() -> AuditedPattern:
     providers = {"acme": IdentityProvider(ACME_IDP, clock=clock),
                  "globex": IdentityProvider(GLOBEX_IDP, clock=clock)}
     people = {"user": ("acme", "ada", ["everyone"]), "spare": ("acme", "cy", ["everyone"]),
-              "admin": ("acme", "root", ["docs-admins", "everyone"]), "other": ("globex", "bob", ["everyone"])}
-    for tenant, username, groups in people.values():
+              "admin": ("acme", "root", ["docs-admins", "everyone"]),
+              # Globex, the second tenant: "other" for the basic probes, "outsider(_admin)" for access models.
+              "other": ("globex", "bob", ["everyone"]), "outsider": ("globex", "bob", ["everyone"]),
+              "outsider_admin": ("globex", "gwen", ["docs-admins", "everyone"])}
+    for tenant, username, groups in {person[1]: person for person in people.values()}.values():
         providers[tenant].add_user(username, PASSWORD["user"], email=f"{username}@{tenant}.test",
                                    email_verified=True, groups=groups)
     for provider in providers.values():
@@ -363,20 +373,35 @@ def build_enterprise() -> AuditedPattern:
                    "globex": TenantProvider(2, party(GLOBEX_IDP), roles)},
         login_rate_per_ip="10000/minute",
     )
-    app = enterprise_app(settings)
     seeded_once: list[bool] = []
 
     @contextlib.asynccontextmanager
     async def seeded(_app: Any) -> AsyncIterator[None]:
         await database.create_all()
         if not seeded_once:
+            seeded_once.append(True)
             async with database.sessions() as session:
                 session.add_all([Tenant(id=1, name="Acme"), Tenant(id=2, name="Globex")])
                 await session.commit()
-            seeded_once.append(True)
+                # A password account, for the probe that an unverified IdP email never links to it.
+                await register_user(session, tenant_id=1, email=EXISTING_EMAIL, display_name="Eve",
+                                    password=PASSWORD["spare"], hasher=hasher)
         yield
 
-    app.router.lifespan_context = seeded
+    def with_seeding(built_app: Any) -> Any:
+        built_app.router.lifespan_context = seeded
+        return built_app
+
+    app = with_seeding(enterprise_app(settings))
+
+    async def connect(registration: ClientRegistration) -> Any:
+        # The same app around the audit's own (misbehaving) provider, for the oauth_client probes.
+        client = RelyingParty(issuer=registration.issuer, client_id=registration.client_id,
+                              client_secret=registration.client_secret, redirect_uri=registration.redirect_uri,
+                              http_client=httpx2.AsyncClient(transport=registration.transport), clock=clock,
+                              scope="openid email profile")
+        audited = replace(settings, providers={"audit": TenantProvider(1, client, roles)})
+        return with_seeding(enterprise_app(audited))
     addresses = itertools.count()
 
     async def sign_in(ctx: Context, role: Role) -> Auth:
@@ -415,6 +440,14 @@ def build_enterprise() -> AuditedPattern:
         object_route=ObjectRoute("GET", "/documents/{id}", object_id="1"),
         logout=Route("POST", "/logout"),
         sign_in=sign_in,
+        session_cookie="__Host-session",
+        second_tenant=SecondTenant(tenant_id="1"),
+        collection=Collection("/documents", "/documents/{id}", create_body={"title": "audit document"},
+                              update_body={"title": "edited by the audit"}, deletable=False),
+        whoami=WhoAmI("/me", role_field="role", tenant_field=None),
+        relying_party=AuditedRelyingParty(connect=connect, session_cookie="__Host-session",
+                                          login=Route("GET", "/login/audit"), scope="openid email profile",
+                                          me=Route("GET", "/me"), existing_email=EXISTING_EMAIL),
         clock=clock,
         public_routes=frozenset({"GET /login/{tenant}", "GET /auth/callback", "POST /auth/link"}),
         meter=lambda: float(hasher.calls),

@@ -8,7 +8,8 @@ request is accepted" is not required: a well-formed but wrong credential must be
 Chapters 2-4 are the apps the audit builds (``authcourse.audit.targets.clouddocs``: seeded
 in-memory databases, a frozen clock); chapter 5 is its resource server's HTTP surface, with a
 stand-in verifier (the JWT and introspection verifiers have their own tests); chapter 7 is
-its document API on a seeded database.
+its document API on a seeded database; chapter 8's four pattern apps are the ones its audit
+builds (``authcourse.audit.targets.patterns``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from starlette.testclient import TestClient
 
 from authcourse.audit.context import Context
+from authcourse.audit.targets import patterns
 from authcourse.audit.targets.clouddocs import Audited, build_ch02, build_ch03, build_ch04
 from authcourse.clock import FrozenClock
 from clouddocs.db import Database, Document, Tenant, User
@@ -49,12 +51,12 @@ class Fuzzed:
     cookies: dict[str, str]
 
 
-def _from_audit(audited: Audited) -> Fuzzed:
+def _from_audit(audited: Audited | patterns.AuditedPattern) -> Fuzzed:
     fuzzed = Fuzzed(audited.app, lambda: _audit_sign_in(audited, fuzzed), {})
     return fuzzed
 
 
-async def _audit_sign_in(audited: Audited, fuzzed: Fuzzed) -> dict[str, str]:
+async def _audit_sign_in(audited: Audited | patterns.AuditedPattern, fuzzed: Fuzzed) -> dict[str, str]:
     context = Context(audited.app, audited.target, client_ip="198.51.100.7", secrets=set())
     try:
         auth = await context.sign_in("user")
@@ -105,6 +107,7 @@ APPS: dict[str, Fuzzed] = {
     "ch04": _from_audit(build_ch04()),
     "ch05": _chapter_5(),
     "ch07": _chapter_7(),
+    **{f"ch08_{name}": _from_audit(build()) for name, build in patterns.BUILDERS.items()},
 }
 
 
@@ -147,3 +150,7 @@ test_chapter_3_token_app = _fuzz("ch03")
 test_chapter_4_api_key_app = _fuzz("ch04")
 test_chapter_5_resource_server = _fuzz("ch05")
 test_chapter_7_document_api = _fuzz("ch07")
+test_chapter_8_startup_saas = _fuzz("ch08_startup_saas")
+test_chapter_8_api_platform = _fuzz("ch08_api_platform")
+test_chapter_8_enterprise = _fuzz("ch08_enterprise")
+test_chapter_8_microservices = _fuzz("ch08_microservices")

@@ -310,6 +310,9 @@ def build_api_platform(*, key_rate: str = "600/minute", oauth_rate: str = "600/m
         api_keys=ApiKeys(issue=issue_key, revoke=revoke_key, scoped_route=Route("GET", "/documents"),
                          needed_scope="docs:read", other_scope="docs:write",
                          burst=_burst(key_rate)),
+        # Chapter 4's key events (created, revoked, refused): searched for leaked credentials.
+        events=AuditEvents(read=_events(database).read, login_succeeded=None, login_failed=None,
+                           logout=None, refreshed=None),
         clock=clock,
     )
     world = {"db": database, "idp": idp, "keys": keys, "oauth_token": oauth_token, "settings": settings,

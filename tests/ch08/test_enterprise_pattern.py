@@ -183,3 +183,60 @@ async def test_logout_ends_the_session(enterprise: Enterprise) -> None:
     assert (await enterprise.call("POST", "/logout", ada)).status_code == 200
     response = await enterprise.call("GET", "/documents", ada)
     assert (response.status_code, response.headers["WWW-Authenticate"]) == (401, NOT_LOGGED_IN)
+
+
+async def _sso_callback(enterprise: Enterprise, tenant: str = "acme", username: str = "ada",
+                        cookies: dict[str, str] | None = None) -> httpx2.Response:
+    """The real OIDC login, step by step, returning the app's answer to the callback."""
+    from authcourse.client import browser
+    from authcourse.idp import sign_in as idp_sign_in
+
+    sites = {ORIGIN: enterprise.built.app, **enterprise.built.world["sites"]}
+    async with browser(sites) as user:
+        for name, value in (cookies or {}).items():
+            user.cookies.set(name, value, domain="clouddocs.test")
+        start = await user.get(f"{ORIGIN}/login/{tenant}")
+        answer = await idp_sign_in(user, start.headers["location"], username=username,
+                                   password="amber falcon quietly sings at dawn")
+        return await user.get(answer.headers["location"])
+
+
+async def test_the_session_cookie_is_host_only_secure_httponly_lax(enterprise: Enterprise) -> None:
+    welcome = await _sso_callback(enterprise)
+    assert welcome.status_code == 200
+    session = [c for c in welcome.headers.get_list("set-cookie") if c.startswith("__Host-session=")]
+    assert len(session) == 1
+    flags = {part.strip().lower() for part in session[0].split(";")[1:]}
+    assert {"httponly", "secure", "path=/", "samesite=lax"} <= flags
+    assert not any(flag.startswith("domain=") for flag in flags)
+
+
+async def test_a_session_id_planted_before_login_is_not_kept(enterprise: Enterprise) -> None:
+    planted = await enterprise.sign_in("user")
+    welcome = await _sso_callback(enterprise, cookies=dict(planted.cookies))
+    fresh = [c for c in welcome.headers.get_list("set-cookie") if c.startswith("__Host-session=")][0]
+    assert planted.cookies["__Host-session"] not in fresh  # a new id at login
+    old = await enterprise.call("GET", "/documents", planted)
+    assert (old.status_code, old.headers["WWW-Authenticate"]) == (401, NOT_LOGGED_IN)  # and the old one ended
+
+
+async def test_an_idle_session_ends_after_30_minutes(enterprise: Enterprise) -> None:
+    ada = await enterprise.sign_in("user")
+    enterprise.built.clock.advance(minutes=29)
+    assert (await enterprise.call("GET", "/documents", ada)).status_code == 200  # activity resets idleness
+    enterprise.built.clock.advance(minutes=31)
+    response = await enterprise.call("GET", "/documents", ada)
+    assert (response.status_code, response.headers["WWW-Authenticate"]) == (401, NOT_LOGGED_IN)
+
+
+async def test_a_busy_session_still_ends_after_12_hours(enterprise: Enterprise) -> None:
+    ada = await enterprise.sign_in("user")
+    minutes = 0
+    while minutes < 14 * 60:  # a request every 29 minutes: never idle
+        enterprise.built.clock.advance(minutes=29)
+        minutes += 29
+        response = await enterprise.call("GET", "/documents", ada)
+        if response.status_code != 200:
+            break
+    assert (response.status_code, response.headers["WWW-Authenticate"]) == (401, NOT_LOGGED_IN)
+    assert 12 * 60 < minutes <= 12 * 60 + 29  # refused at the first request past 12 hours, not before

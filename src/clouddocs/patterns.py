@@ -135,6 +135,11 @@ def tenant_member(settings: TokenAppSettings) -> MemberDependency:
     return member
 
 
+#: Declared for OpenAPI: the member dependency's 403 (no role here, or the role lacks the permission).
+TEAM_FORBIDDEN: dict[int | str, dict[str, Any]] = {
+    403: {"description": "No role in this tenant, or the role lacks the permission"}}
+
+
 def startup_saas_app(settings: TokenAppSettings) -> FastAPI:
     """Passwords + JWT (access + rotating refresh, chapter 3) + RBAC on the team routes (chapter 7)."""
     app = FastAPI(title="CloudDocs — startup SaaS pattern")
@@ -142,7 +147,7 @@ def startup_saas_app(settings: TokenAppSettings) -> FastAPI:
     member = tenant_member(settings)
     team = APIRouter(prefix="/team")
 
-    @team.get("")
+    @team.get("", responses=TEAM_FORBIDDEN)
     async def list_team(caller: Annotated[Member, Depends(require_permission("members:read", member))]) -> list[dict[str, Any]]:
         async with settings.db.engine.connect() as connection:
             rows = await connection.execute(
@@ -150,7 +155,8 @@ def startup_saas_app(settings: TokenAppSettings) -> FastAPI:
                 .order_by(Membership.user_id))
         return [{"user_id": row.user_id, "role": row.role} for row in rows]
 
-    @team.delete("/{user_id}", status_code=204, responses={404: {"description": "No such member in your tenant"}})
+    @team.delete("/{user_id}", status_code=204,
+                 responses={**TEAM_FORBIDDEN, 404: {"description": "No such member in your tenant"}})
     async def remove_member(user_id: int, caller: Annotated[Member, Depends(require_permission("members:manage", member))]) -> Response:
         async with settings.db.engine.begin() as connection:
             # Filtered by the caller's tenant: another tenant's user id is simply not found (BOLA).

@@ -179,6 +179,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from clouddocs.abac import Classification, Decision, Environment, Resource, Subject, decide
 from clouddocs.csrf import CsrfProtection, csrf_token_for
 from clouddocs.db import Base, Database, Document, RowId
+from clouddocs.rbac import has_permission
 from clouddocs.security import not_found
 from clouddocs.sessions import CurrentSession, SessionManager
 from clouddocs.sso_app import NOT_SIGNED_IN, SsoAppSettings, UserRole, create_sso_app
@@ -226,6 +227,10 @@ class LabelledOut(DocumentOut):
     region: str
 
 
+ENTERPRISE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **NOT_SIGNED_IN, 403: {"description": "The role, ownership or an ABAC rule denies this; or a CSRF failure"}}
+
+
 def enterprise_caller(sessions: SessionManager, db: Database) -> Callable[..., Awaitable[Caller]]:
     """A dependency: the session's user, their tenant, IdP-mapped role and ABAC attributes.
 
@@ -269,8 +274,21 @@ def labelled(document: Document, label: DocumentLabel | None) -> LabelledOut:
                        classification=resource.classification, region=resource.region)
 
 
-ENTERPRISE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **NOT_SIGNED_IN, 403: {"description": "The role, ownership or an ABAC rule denies this; or a CSRF failure"}}
+def member_routes(app: FastAPI, db: Database, caller: Callable[..., Awaitable[Caller]]) -> None:
+    """``GET /members``: who holds which role in the caller's tenant (``members:manage`` only)."""
+
+    async def manager(who: Annotated[Caller, Depends(caller)]) -> Caller:
+        if not has_permission(who.member.role, "members:manage"):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "Missing permission: members:manage")
+        return who
+
+    @app.get("/members", responses=ENTERPRISE_RESPONSES)
+    async def list_members(who: Annotated[Caller, Depends(manager)]) -> list[dict[str, object]]:
+        statement = (select(User.id, User.email, UserRole.role).join(UserRole, UserRole.user_id == User.id)
+                     .where(User.tenant_id == who.member.tenant_id).order_by(User.id))  # this tenant only
+        async with db.engine.connect() as connection:
+            rows = (await connection.execute(statement)).all()
+        return [{"user_id": row.id, "email": row.email, "role": row.role} for row in rows]
 
 
 def enterprise_app(settings: SsoAppSettings) -> FastAPI:
@@ -280,6 +298,7 @@ def enterprise_app(settings: SsoAppSettings) -> FastAPI:
     sessions = SessionManager(settings.database, clock=settings.clock)  # same table as the SSO routes
     csrf = CsrfProtection([settings.origin], cookie_name=sessions.cookie_name)
     caller = enterprise_caller(sessions, settings.database)
+    member_routes(app, settings.database, caller)
     Session = Annotated[AsyncSession, Depends(settings.database.session)]
     Anyone = Annotated[Caller, Depends(caller)]
 

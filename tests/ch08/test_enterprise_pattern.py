@@ -240,3 +240,16 @@ async def test_a_busy_session_still_ends_after_12_hours(enterprise: Enterprise) 
             break
     assert (response.status_code, response.headers["WWW-Authenticate"]) == (401, NOT_LOGGED_IN)
     assert 12 * 60 < minutes <= 12 * 60 + 29  # refused at the first request past 12 hours, not before
+
+
+async def test_members_are_listed_for_admins_of_the_tenant_only(enterprise: Enterprise) -> None:
+    ada, root, gwen = [await enterprise.sign_in(r) for r in ("user", "admin", "outsider_admin")]
+    refused = await enterprise.call("GET", "/members", ada)
+    assert (refused.status_code, refused.json()) == (403, {"detail": "Missing permission: members:manage"})
+    acme = await enterprise.call("GET", "/members", root)
+    assert acme.status_code == 200
+    assert {(m["email"], m["role"]) for m in acme.json()} == {("ada@acme.test", "member"), ("root@acme.test", "admin")}
+    globex = await enterprise.call("GET", "/members", gwen)
+    assert {m["email"] for m in globex.json()} == {"gwen@globex.test"}  # never another tenant's people
+    anonymous = await enterprise.call("GET", "/members", None)
+    assert (anonymous.status_code, anonymous.headers["WWW-Authenticate"]) == (401, NOT_LOGGED_IN)

@@ -22,7 +22,7 @@ MUST_PASS = {
                      "jwt.alg_none", "jwt.aud_checked", "jwt.iss_checked", "transport.credentials_not_in_query",
                      "logging.no_secrets"],
     "enterprise": ["authorization.bola", "authorization.not_found_consistency", "sessions.logout_invalidates",
-                   "authorization.route_inventory", "access_models.tenant_isolation", "access_models.list_bola",
+                   "authorization.route_inventory", "authorization.bfla_admin", "access_models.tenant_isolation", "access_models.list_bola",
                    "oauth_client.state", "oauth_client.nonce", "oauth_client.pkce", "oauth_client.id_token_aud",
                    "oauth_client.issuer_mixup", "oauth_client.email_verified"],
     "microservices": ["jwt.alg_none", "jwt.aud_checked", "jwt.expired_refused", "transport.hsts"],

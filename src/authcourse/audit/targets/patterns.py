@@ -441,6 +441,7 @@ def build_enterprise() -> AuditedPattern:
         origin=ORIGIN,
         protected=Route("GET", "/documents"),
         object_route=ObjectRoute("GET", "/documents/{id}", object_id="1"),
+        admin_route=Route("GET", "/members"),
         logout=Route("POST", "/logout"),
         sign_in=sign_in,
         session_cookie="__Host-session",

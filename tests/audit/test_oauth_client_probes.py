@@ -21,10 +21,10 @@ from authcourse.audit import (
     Route,
     Status,
     Target,
+    all_probes,
     audit,
 )
 
-pytestmark = pytest.mark.anyio
 EXISTING = "bob@clouddocs.test"
 
 
@@ -133,6 +133,7 @@ def rp_target(flaws: frozenset[str] = frozenset()) -> Target:
     )
 
 
+@pytest.mark.anyio
 async def test_a_careful_relying_party_passes_every_client_probe() -> None:
     report = await audit(FastAPI(), rp_target(), only="oauth_client")
     outcomes = {r.id: (r.status, r.summary) for r in report.results}
@@ -140,9 +141,7 @@ async def test_a_careful_relying_party_passes_every_client_probe() -> None:
     assert all(status == Status.PASS for status, _ in outcomes.values()), outcomes
 
 
-@pytest.mark.parametrize(
-    ("probe_id", "flaw"),
-    [
+FLAWED = [
         ("oauth_client.state", "skip_state"),
         ("oauth_client.nonce", "skip_nonce"),
         ("oauth_client.nonce", "no_nonce_sent"),
@@ -156,14 +155,22 @@ async def test_a_careful_relying_party_passes_every_client_probe() -> None:
         ("oauth_client.email_verified", "link_unverified"),
         ("oauth_client.issuer_mixup", "ignore_iss_param"),
         ("oauth_client.secret_not_in_browser", "leak_secret"),
-    ],
-)
+]
+
+
+def test_every_client_probe_has_a_flawed_relying_party() -> None:
+    assert {p.id for p in all_probes() if p.group == "oauth_client"} == {p for p, _ in FLAWED}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("probe_id", "flaw"), FLAWED)
 async def test_a_relying_party_missing_one_check_fails_its_probe(probe_id: str, flaw: str) -> None:
     report = await audit(FastAPI(), rp_target(frozenset({flaw})), only=probe_id)
     (result,) = report.results
     assert result.status == Status.FAIL, (result.summary, result.evidence)
 
 
+@pytest.mark.anyio
 async def test_the_client_probes_say_why_they_do_not_apply() -> None:
     bare = Target(protected=Route("GET", "/me"))
     report = await audit(FastAPI(), bare, only="oauth_client")

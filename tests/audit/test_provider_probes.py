@@ -4,6 +4,7 @@ and passes against the provider as it ships."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -11,10 +12,18 @@ from typing import Any
 import pytest
 from authlib.oauth2.rfc7636 import CodeChallenge
 
-from authcourse.audit import Status, audit
+from authcourse.audit import (
+    Account,
+    AuthorizationServer,
+    Route,
+    Status,
+    Target,
+    all_probes,
+    audit,
+)
 from authcourse.audit.targets.oauth import API, CALLBACK, PASSWORD, build_provider
 from authcourse.clock import FrozenClock
-from authcourse.idp import IdentityProvider
+from authcourse.idp import IdentityProvider, serve
 from authcourse.idp import grants as idp_grants
 from authcourse.idp.endpoints import IntrospectionEndpoint
 from authcourse.idp.grants import AuthorizationCodeGrant, RefreshTokenGrant, S256CodeChallenge
@@ -27,7 +36,7 @@ async def test_the_course_provider_passes_every_provider_probe() -> None:
     built = build_provider()
     report = await audit(built.app, built.target, only="provider")
     outcomes = {r.id: (r.status, r.summary) for r in report.results}
-    assert len(outcomes) == 11
+    assert len(outcomes) == 12
     assert all(status == Status.PASS for status, _ in outcomes.values()), outcomes
 
 
@@ -78,6 +87,8 @@ PATCHED: list[tuple[str, str, Callable[[pytest.MonkeyPatch], None]]] = [
     ("provider.code_single_use", "codes never marked used",
      lambda m: m.setattr(AuthorizationCodeGrant, "delete_authorization_code",
                          lambda self, code: None)),
+    ("provider.code_redirect_uri_checked", "the redirect URI not compared at /token",
+     lambda m: m.setattr(AuthorizationCode, "get_redirect_uri", lambda self: None)),
     ("provider.code_replay_revokes", "a replayed code refused but nothing revoked",
      lambda m: m.setattr(AuthorizationCodeGrant, "query_authorization_code",
                          _reused_code_without_revoking)),
@@ -95,6 +106,13 @@ PATCHED: list[tuple[str, str, Callable[[pytest.MonkeyPatch], None]]] = [
                 m.setattr(IntrospectionEndpoint, "check_permission",
                           lambda self, token, client, request: True))),
 ]
+
+
+def test_every_provider_probe_has_a_failing_variant() -> None:
+    # PATCHED, plus the two tests below (a no-PKCE client, hour-long access tokens).
+    covered = {p for p, _, _ in PATCHED} | {"provider.pkce_required",
+                                             "provider.access_token_lifetime"}
+    assert {p.id for p in all_probes() if p.group == "provider"} == covered
 
 
 @pytest.mark.parametrize(("probe_id", "flaw", "patch"), PATCHED, ids=[p[1] for p in PATCHED])
@@ -143,3 +161,42 @@ async def test_the_provider_probes_say_why_they_do_not_apply() -> None:
     bare = await audit(built.app, replace(built.target, provider=None), only="provider")
     assert {r.status for r in bare.results} == {Status.NOT_APPLICABLE}
     assert all("Target.provider" in r.summary for r in bare.results)
+
+
+def _served_provider() -> tuple[IdentityProvider, Target, int]:
+    """A provider whose issuer is the loopback URL it will be served at."""
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        port = probe_socket.getsockname()[1]
+    issuer = f"http://127.0.0.1:{port}"
+    clock = FrozenClock()
+    provider = IdentityProvider(issuer, clock=clock)
+    provider.add_user("alice", PASSWORD)
+    provider.add_resource_server(API, client_id="docs-api", secret="docs-api-secret-0123456789")
+    provider.add_client("web", secret="web-secret-0123456789", redirect_uris=[CALLBACK],
+                        resources=[API])
+    target = Target(protected=Route("GET", "/userinfo"), origin=issuer, clock=clock,
+                    provider=AuthorizationServer(
+                        client_id="web", client_secret="web-secret-0123456789",
+                        redirect_uri=CALLBACK, user=Account("alice", PASSWORD),
+                        resource_server=Account("docs-api", "docs-api-secret-0123456789"),
+                        resource=API))
+    return provider, target, port
+
+
+@pytest.mark.parametrize("reusable_codes", [False, True])
+async def test_provider_probes_run_against_a_server_by_url(
+    monkeypatch: pytest.MonkeyPatch, reusable_codes: bool
+) -> None:
+    if reusable_codes:
+        monkeypatch.setattr(AuthorizationCodeGrant, "delete_authorization_code",
+                            lambda self, code: None)
+    provider, target, port = _served_provider()
+    probes = ["provider.redirect_uri_exact", "provider.code_single_use",
+              "provider.introspection_protected"]
+    with serve(provider, port=port) as url:
+        report = await audit(None, target, only=probes, url=url)
+    expected = Status.FAIL if reusable_codes else Status.PASS
+    assert report["provider.code_single_use"].status is expected
+    assert report["provider.redirect_uri_exact"].status is Status.PASS
+    assert report["provider.introspection_protected"].status is Status.PASS

@@ -41,7 +41,6 @@ class SignIn:
     authorization_url: str
     callback: httpx2.Response
     signed_in: bool
-    cookies: dict[str, str]
     #: Everything the browser was handed on the way (URLs, headers, bodies, cookies).
     seen: list[str] = field(default_factory=list)
 
@@ -96,8 +95,7 @@ class Harness:
         signed_in = response.status_code < 400 and any(
             c.name == cookie and not c.deleted for c in set_cookies(response)
         )
-        cookies = {c.name: c.value for c in set_cookies(response) if not c.deleted}
-        return SignIn(location, response, signed_in, cookies, seen)
+        return SignIn(location, response, signed_in, seen)
 
     async def baseline(self) -> SignIn:
         """A normal sign-in; NotApplicable when it fails (then no refusal would mean a thing)."""

@@ -298,6 +298,28 @@ async def code_single_use(ctx: Context) -> Verdict:
 
 
 @probe(
+    "provider.code_redirect_uri_checked",
+    "A code is redeemed only with the redirect URI it was issued for",
+    "RFC 6749 §4.1.3",
+)
+async def code_redirect_uri_checked(ctx: Context) -> Verdict:
+    async with flow(ctx) as f:
+        await f.tokens("a normal flow")
+        code = await f.code("authorization")
+        if code.code is None:
+            raise NotApplicable("a second authorization request got no code")
+        other = _redirect_variants(f.server.redirect_uri)["an extra path segment"]
+        answer = await f.token("redeeming the code with another redirect URI", {
+            "grant_type": "authorization_code", "code": code.code, "redirect_uri": other,
+            "code_verifier": code.verifier,
+        })
+    if answer.is_success:
+        return failed("a code was redeemed with a redirect URI it was not issued for: a code "
+                      "leaked through one URI can be injected through another")
+    return passed(f"refused ({answer.status_code})")
+
+
+@probe(
     "provider.code_replay_revokes",
     "Replaying a used code revokes the tokens issued from it",
     "RFC 6749 §4.1.2",

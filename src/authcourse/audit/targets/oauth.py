@@ -16,23 +16,29 @@ course provider, as in the chapters. For the command line::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
 
+from authcourse.audit.context import Context, set_cookies
+from authcourse.audit.framework import NotApplicable
 from authcourse.audit.target import (
     Account,
+    Auth,
     AuthorizationServer,
     ClientRegistration,
     RelyingParty,
+    Role,
     Route,
+    SignIn,
     Target,
 )
 from authcourse.clock import FrozenClock
 from authcourse.idp import IdentityProvider
+from authcourse.idp import sign_in as idp_sign_in
 
 WEB = "https://clouddocs.test"
 API = "https://api.clouddocs.test"
@@ -42,6 +48,7 @@ CALLBACK = WEB + "/auth/callback"
 WEB_SECRET = "audit-web-secret-0123456789"
 API_SECRET = "audit-api-secret-0123456789"
 PASSWORD = "audit correct horse battery staple"
+CSRF_HEADER = "X-CSRF-Token"
 EXISTING = ("bob@acme.test", "bob's own long password for the audit")
 
 
@@ -57,10 +64,43 @@ class AuditedOAuth:
 def _course_provider(clock: FrozenClock) -> IdentityProvider:
     idp = IdentityProvider(IDP, clock=clock)
     idp.add_user("alice", PASSWORD, email="alice@acme.test", email_verified=True)
+    idp.add_user("carol", PASSWORD, email="carol@acme.test", email_verified=True)
     idp.add_resource_server(API, client_id="docs-api", secret=API_SECRET)
     idp.add_client("clouddocs-web", secret=WEB_SECRET, redirect_uris=[CALLBACK],
                    scope="openid email profile groups docs:read", resources=[API])
     return idp
+
+
+#: The course provider's users the sign-in hooks play: "user" and "other" (no admin here).
+PEOPLE = {"user": "alice", "other": "carol"}
+
+
+def _signs_in_through(idp: IdentityProvider, login_path: str, session_cookie: str,
+                      csrf: Callable[[str], str] | None = None) -> SignIn:
+    """``Target.sign_in`` for an app that signs users in at ``idp``: the whole code flow,
+    the app's side through the audit's client and the provider's through a browser."""
+
+    async def sign_in_as(ctx: Context, role: Role) -> Auth:
+        if role not in PEOPLE:
+            raise NotApplicable(f"the course provider has no {role} account for this app")
+        start = await ctx.request("GET", login_path)
+        pending = {c.name: c.value for c in set_cookies(start) if not c.deleted}
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=idp.app),
+                                      base_url=IDP) as browser:
+            answer = await idp_sign_in(browser, start.headers.get("location", ""),
+                                       username=PEOPLE[role], password=PASSWORD)
+        back = httpx2.URL(answer.headers.get("location", ""))
+        callback = await ctx.request("GET", back.raw_path.decode(), cookies=pending)
+        session = {c.name: c.value for c in set_cookies(callback) if not c.deleted}
+        if session_cookie not in session:
+            ctx.cite(callback, f"signing in as {role} through the course provider")
+            raise NotApplicable(f"signing in as {role} through the provider failed "
+                                f"({callback.status_code})")
+        value = session[session_cookie]
+        headers = {CSRF_HEADER: csrf(value)} if csrf is not None else {}
+        return Auth(headers=headers, cookies={session_cookie: value})
+
+    return sign_in_as
 
 
 def build_provider() -> AuditedOAuth:
@@ -95,10 +135,12 @@ def build_provider() -> AuditedOAuth:
 
 def build_bff() -> AuditedOAuth:
     """Chapter 5's BFF: Authlib's Starlette client, tokens kept server side."""
+    import jwt
     from sqlalchemy.ext.asyncio import create_async_engine
     from sqlalchemy.pool import StaticPool
 
     from clouddocs.bff import SESSION_COOKIE, BffSettings, create_bff_app, create_tables
+    from clouddocs.resource_server import JwtAccessTokens, create_docs_api
 
     # Authlib checks ID token times against the wall clock: start the frozen clock now.
     clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
@@ -107,12 +149,17 @@ def build_bff() -> AuditedOAuth:
     engine = create_async_engine("sqlite+aiosqlite://", poolclass=StaticPool,
                                  connect_args={"check_same_thread": False})
 
+    # The API the BFF calls, trusting the course provider's keys (JWT access tokens).
+    verifier = JwtAccessTokens(issuer=IDP, audience=API, jwks=jwt.PyJWKSet.from_dict(idp.jwks),
+                               clock=clock)
+    api = httpx2.ASGITransport(app=create_docs_api(verifier.verify))
+
     def bff(issuer: str, client_id: str, secret: str, redirect_uri: str,
             transport: httpx2.AsyncBaseTransport) -> Any:
         app = create_bff_app(BffSettings(
             issuer=issuer, client_id=client_id, client_secret=secret, redirect_uri=redirect_uri,
             api_base_url=API, state_secret="audit-state-secret-" + "s" * 32, engine=engine,
-            idp_transport=transport, clock=clock,
+            idp_transport=transport, api_transport=api, clock=clock,
         ))
 
         @contextlib.asynccontextmanager
@@ -136,6 +183,7 @@ def build_bff() -> AuditedOAuth:
         public_routes=frozenset({"GET /login", "GET /auth/callback"}),
         session_cookie=SESSION_COOKIE,
         clock=clock,
+        sign_in=_signs_in_through(idp, "/login", SESSION_COOKIE),
         relying_party=RelyingParty(connect=connect, session_cookie=SESSION_COOKIE,
                                    scope="openid docs:read", resource=API),
     )
@@ -145,6 +193,7 @@ def build_bff() -> AuditedOAuth:
 def build_sso() -> AuditedOAuth:
     """Chapter 6's SSO app: ``clouddocs.oidc`` relying party, accounts by (iss, sub)."""
     from clouddocs.accounts import register_user
+    from clouddocs.csrf import csrf_token_for
     from clouddocs.db import Database, Tenant
     from clouddocs.oidc import RelyingParty as OidcClient
     from clouddocs.passwords import TEST_ARGON2, PasswordHasher
@@ -200,6 +249,7 @@ def build_sso() -> AuditedOAuth:
                                  "POST /auth/link"}),
         session_cookie=SESSION_COOKIE,
         clock=clock,
+        sign_in=_signs_in_through(idp, "/login/acme", SESSION_COOKIE, csrf_token_for),
         relying_party=RelyingParty(
             connect=connect, session_cookie=SESSION_COOKIE, login=Route("GET", "/login/audit"),
             scope="openid email profile", me=Route("GET", "/me"), existing_email=EXISTING[0]),

@@ -151,10 +151,11 @@ def _answer(description: str) -> dict[str, Any]:
 
 
 #: What the document routes may answer besides success (the 401 comes from harden()).
-#: 404 when the caller may not learn the document exists (another tenant's, or none);
-#: 403 when they can see it but their role or ownership does not allow the change.
+#: 404 when the caller may not learn the document exists (another tenant's and not shared
+#: with them, or none; a share naming no user too); 403 when they can see it but their role
+#: or ownership does not allow the change.
 FORBIDDEN: dict[int | str, dict[str, Any]] = {403: _answer("Authenticated, but the role or ownership does not allow this")}
-HIDDEN: dict[int | str, dict[str, Any]] = {404: _answer("No such document in the caller's tenant")}
+HIDDEN: dict[int | str, dict[str, Any]] = {404: _answer("No such document visible to the caller (or no such user to share with)")}
 
 
 def build_documents_app(db: Database, tokens: TokenService) -> FastAPI:

@@ -10,7 +10,7 @@ alone, a permission cache that outlives a revocation.
 
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 import pytest
@@ -43,10 +43,13 @@ CATCHES: dict[str, list[str]] = {
         "read_by_id_only",
         "list_all_tenants",
         "edit_any_tenant",
+        "edit_then_check",
         "delete_any_tenant",
         "create_trusts_tenant_id",
+        "admins_see_every_tenant",
     ],
     "access_models.list_bola": ["list_all_tenants", "list_filter_passthrough"],
+    "access_models.demotion_immediate": ["role_cached_per_token"],
     "access_models.role_escalation": ["profile_model_dump", "role_route_unguarded", "role_lookup_any_tenant"],
     "access_models.sharing_revocation": [
         "share_cache",
@@ -141,10 +144,15 @@ def documents_app(flaws: frozenset[str] = frozenset()) -> FastAPI:
     bearer = HTTPBearer(auto_error=False)
     tokens = {f"token-{role}": uid for role, (uid, _, _) in PEOPLE.items()}
 
+    sessions: dict[str, Person] = {}
+
     def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Person:
         uid = tokens.get(credentials.credentials) if credentials else None
         if uid is None:
             raise HTTPException(401, "Not authenticated", headers={"WWW-Authenticate": "Bearer"})
+        if "role_cached_per_token" in flaws:  # "one lookup per token is plenty"
+            assert credentials is not None
+            return sessions.setdefault(credentials.credentials, replace(store.people[uid]))
         return store.people[uid]
 
     Caller = Annotated[Person, Depends(caller)]
@@ -154,6 +162,8 @@ def documents_app(flaws: frozenset[str] = frozenset()) -> FastAPI:
     def may_read(person: Person, doc: Doc) -> bool:
         if doc.tenant_id == person.tenant_id:
             return True
+        if "admins_see_every_tenant" in flaws and person.role == "admin":
+            return True  # "our support admins need to see everything"
         if "share_flag_on_document" in flaws:
             return doc.shared
         if "share_cache" in flaws:
@@ -201,6 +211,8 @@ def documents_app(flaws: frozenset[str] = frozenset()) -> FastAPI:
 
     @app.post("/documents", status_code=201)
     async def create(body: NewDoc, person: Caller) -> dict[str, Any]:  # type: ignore[valid-type]
+        if person.role == "viewer":
+            raise HTTPException(403, "Missing permission: documents:write")
         values = {"tenant_id": person.tenant_id, **body.model_dump(exclude_none=True)}
         doc = Doc(id=len(store.docs) + 1, owner_id=person.id, **values)
         store.docs[doc.id] = doc
@@ -212,6 +224,8 @@ def documents_app(flaws: frozenset[str] = frozenset()) -> FastAPI:
 
     @app.patch("/documents/{doc_id}")
     async def edit(doc_id: int, body: DocEdit, person: Caller) -> dict[str, Any]:
+        if "edit_then_check" in flaws and doc_id in store.docs:
+            store.docs[doc_id].title = body.title  # "UPDATE … WHERE id = :id", checked after
         doc = found(doc_id, person, check="edit_any_tenant" not in flaws)
         if "edit_any_tenant" not in flaws and not may_manage(person, doc):
             raise HTTPException(403, "Only the owner or an admin may edit")
@@ -283,7 +297,7 @@ def documents_target() -> Target:
         profile_route=Route("PATCH", "/me"),
         second_tenant=SecondTenant(tenant_id="1"),
         collection=Collection("/documents", "/documents/{id}", {"title": "Plan"}, {"title": "Changed"}),
-        member_roles=MemberRoles("/members/{id}/role"),
+        member_roles=MemberRoles("/members/{id}/role", demoted="viewer"),
         sharing=Sharing(Route("POST", "/documents/{id}/shares"), Route("DELETE", "/documents/{id}/shares/{user}")),
         whoami=WhoAmI("/me"),
         user_ids={role: str(uid) for role, (uid, _, _) in PEOPLE.items()},

@@ -53,7 +53,7 @@ async def test_full_audit_of_chapter_7_passes_every_applicable_probe() -> None:
     expected = {r.id for r in report.results if r.group in NOT_APPLICABLE_GROUPS} | NOT_APPLICABLE_PROBES
     assert not_applicable == expected, report.text()
     access = [r for r in report.results if r.group == "access_models"]
-    assert len(access) == 4 and all(r.status is Status.PASS for r in access), report.text()
+    assert len(access) == 5 and all(r.status is Status.PASS for r in access), report.text()
 
 
 @pytest.fixture

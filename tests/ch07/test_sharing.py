@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from hot_path import count_statements
+from service_urls import database_url
 from sqlalchemy import func, select
 
 from authcourse import FrozenClock, asgi_client
@@ -33,7 +34,8 @@ MAY_NOT_EDIT = {"detail": "Only the owner, an admin or an editor may edit"}
 
 @pytest.fixture
 async def w() -> AsyncIterator[World]:
-    async with world() as seeded:
+    # PostgreSQL under `make test-services` (the tuple join casts an id to text there too).
+    async with database_url("sqlite+aiosqlite:///:memory:") as url, world(url=url) as seeded:
         yield seeded
 
 

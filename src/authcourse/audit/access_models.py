@@ -161,41 +161,71 @@ async def whoami(ctx: Context, auth: Auth) -> dict[str, Any]:
     "ASVS 5.0 8.2.2",
 )
 async def tenant_isolation(ctx: Context) -> Verdict:
-    coll = collection(ctx)
+    collection(ctx)  # not applicable without one, before anyone signs in
     owner = await sign_in(ctx, "user")
-    outsider = await sign_in(ctx, "outsider")
+    outsiders: list[tuple[str, Auth]] = [("outsider", await sign_in(ctx, "outsider"))]
+    # The other tenant's admin too: "admins see everything" is a classic cross-tenant leak.
+    outsider_admin = await maybe_sign_in(ctx, "outsider_admin")
+    if outsider_admin is not None:
+        outsiders.append(("outsider_admin", outsider_admin))
     object_id = await create(ctx, owner, "the owner creates an object")
     before = await read(ctx, owner, object_id)
     require(accepted(before), f"the owner cannot read what they created ({before.status_code})")
     breaches: list[str] = []
+    for who, auth in outsiders:
+        found, gone = await _cross_tenant_attempts(ctx, who, auth, owner, object_id, before)
+        breaches += found
+        if gone:
+            break  # deleted by an outsider: the next one has nothing left to try
+    breaches += await _smuggled_creates(ctx, owner, outsiders[0][1])
+    if breaches:
+        return failed("another tenant's user got through: " + "; ".join(breaches))
+    names = " and ".join(who for who, _ in outsiders)
+    return passed(f"the other tenant's {names} were refused on every route; no write landed in this tenant")
 
-    async def refused_to_outsider(label: str, response: httpx2.Response) -> None:
+
+async def _cross_tenant_attempts(
+    ctx: Context, who: str, outsider: Auth, owner: Auth, object_id: str, before: httpx2.Response
+) -> tuple[list[str], bool]:
+    """``who`` (of the other tenant) reads, lists, edits and deletes the owner's object.
+
+    Returns the breaches, and whether the object is gone (an outsider's delete landed)."""
+    coll, breaches = collection(ctx), []
+
+    def refused(label: str, response: httpx2.Response) -> None:
         if accepted(response) or response.status_code >= 500:
             ctx.cite(response, label)
             breaches.append(f"{label}: {response.status_code}")
 
-    await refused_to_outsider("the outsider reads it by id", await read(ctx, outsider, object_id))
+    refused(f"the {who} reads it by id", await read(ctx, outsider, object_id))
     listing, ids = await listed_ids(ctx, outsider)
     if object_id in ids:
-        ctx.cite(listing, "the outsider lists the collection")
-        breaches.append("the outsider's list contains it")
+        ctx.cite(listing, f"the {who} lists the collection")
+        breaches.append(f"the {who}'s list contains it")
     if coll.update_body is not None:
         edit = await ctx.request(coll.update_method, coll.item(object_id), auth=outsider, json_body=dict(coll.update_body))
-        await refused_to_outsider("the outsider edits it", edit)
+        refused(f"the {who} edits it", edit)
         after = await read(ctx, owner, object_id)
-        if accepted(after) and after.text != before.text:
+        if accepted(after) and _took(after, coll.update_body) and not _took(before, coll.update_body):
             ctx.cite(after, "the owner reads it again")
-            breaches.append("the object changed after the outsider's edit")
+            breaches.append(f"the object changed after the {who}'s edit")
     if coll.deletable:
-        await refused_to_outsider("the outsider deletes it", await ctx.request("DELETE", coll.item(object_id), auth=outsider))
+        refused(f"the {who} deletes it", await ctx.request("DELETE", coll.item(object_id), auth=outsider))
         still = await read(ctx, owner, object_id)
         if not accepted(still):
-            ctx.cite(still, "the owner reads it after the outsider's delete")
-            breaches.append(f"the object is gone after the outsider's delete ({still.status_code})")
-    breaches += await _smuggled_creates(ctx, owner, outsider)
-    if breaches:
-        return failed("another tenant's user got through: " + "; ".join(breaches))
-    return passed("the other tenant's user was refused on every route, and could not write into this tenant")
+            ctx.cite(still, f"the owner reads it after the {who}'s delete")
+            breaches.append(f"the object is gone after the {who}'s delete ({still.status_code})")
+            return breaches, True
+    return breaches, False
+
+
+def _took(response: httpx2.Response, values: Mapping[str, Any]) -> bool:
+    """Whether the object in ``response`` holds every one of ``values`` (an edit landed)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and all(body.get(key) == value for key, value in values.items())
 
 
 async def _smuggled_creates(ctx: Context, owner: Auth, outsider: Auth) -> list[str]:
@@ -314,6 +344,7 @@ async def role_escalation(ctx: Context) -> Verdict:
         target.profile_route is not None or routes is not None,
         "the target names neither a profile route (Target.profile_route) nor a member-role route (Target.member_roles)",
     )
+    require(target.whoami, "the target names no route answering the caller's own role (Target.whoami)")
     require(target.whoami is not None and target.whoami.role_field, "Target.whoami names no role field")
     user = await sign_in(ctx, "user")
     before = await whoami(ctx, user)
@@ -387,6 +418,42 @@ async def _cross_tenant_role_change(ctx: Context) -> list[str]:
     if after != before:
         breaches.append(f"the other tenant's user went from {before} to {after}")
     return breaches
+
+
+@probe(
+    "access_models.demotion_immediate",
+    "A demoted user loses the role's rights on their very next request",
+    "ASVS 5.0 8.3.2",
+    "OWASP API5:2023 (BFLA)",
+)
+async def demotion_immediate(ctx: Context) -> Verdict:
+    routes, ids, coll = ctx.target.member_roles, ctx.target.user_ids, collection(ctx)
+    require(routes is not None and routes.demoted, "the target names no read-only role (Target.member_roles.demoted)")
+    require("user" in ids, "the target gives no id for the user (Target.user_ids)")
+    require(ctx.target.whoami is not None and ctx.target.whoami.role_field, "Target.whoami names no role field")
+    assert routes is not None and routes.demoted is not None and ctx.target.whoami is not None
+    role_field = ctx.target.whoami.role_field or ""
+    user, admin = await sign_in(ctx, "user"), await sign_in(ctx, "admin")
+    original = (await whoami(ctx, user)).get(role_field)
+    await create(ctx, user, "the user creates an object before the demotion")  # they may
+    url = routes.path.replace("{id}", ids["user"])
+    demoted = await ctx.request(routes.method, url, auth=admin, json_body={routes.role_field: routes.demoted})
+    ctx.cite(demoted, f"the admin makes the user {routes.demoted}")
+    require(accepted(demoted), f"the admin could not demote the user ({demoted.status_code}); check Target.member_roles")
+    try:
+        # The same credentials as before: a role copied into a token or a cache shows here.
+        attempt = await ctx.request("POST", coll.path, auth=user, json_body=marked_body(coll.create_body, "demoted"))
+        seen = (await whoami(ctx, user)).get(role_field)
+    finally:
+        restored = await ctx.request(routes.method, url, auth=admin, json_body={routes.role_field: original})
+        if not accepted(restored):
+            ctx.cite(restored, f"restoring the user's role ({original})")
+    if accepted(attempt):
+        ctx.cite(attempt, f"the {routes.demoted} user creates on their next request")
+        return failed(f"right after the demotion the user still created an object ({attempt.status_code})")
+    if seen != routes.demoted:
+        return failed(f"right after the demotion the app still reports the role {seen!r}")
+    return passed(f"the next request after the demotion was refused ({attempt.status_code}) and showed {seen!r}")
 
 
 # -- sharing ----------------------------------------------------------------------------

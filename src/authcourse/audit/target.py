@@ -303,12 +303,15 @@ class Collection:
 class MemberRoles:
     """Where a tenant admin sets a member's role: ``PUT /members/{id}/role`` with
     ``{role_field: role}``. ``{id}`` is filled from ``Target.user_ids``; ``privileged`` is
-    the role nobody may grant themselves."""
+    the role nobody may grant themselves; ``demoted`` a role the admin may give the user
+    that cannot create in ``Target.collection`` (a read-only "viewer"), for the demotion
+    probe (the user's role is restored afterwards)."""
 
     path: str
     method: str = "PUT"
     role_field: str = "role"
     privileged: str = "admin"
+    demoted: str | None = None
 
 
 @dataclass(frozen=True)

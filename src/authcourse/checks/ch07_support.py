@@ -130,9 +130,10 @@ class World:
 
 
 @contextlib.asynccontextmanager
-async def world(noise_tuples: int = 0) -> AsyncIterator[World]:
-    """A fresh in-memory database with users, memberships, documents and sharing tuples."""
-    db = Database()
+async def world(noise_tuples: int = 0, url: str | None = None) -> AsyncIterator[World]:
+    """A fresh database (in memory unless ``url`` names one) with users, memberships,
+    documents and sharing tuples."""
+    db = Database(url) if url is not None else Database()
     await db.create_all()
     try:
         async with db.sessions() as session:

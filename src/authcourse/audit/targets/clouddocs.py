@@ -381,7 +381,7 @@ def build_ch07() -> Audited:
         collection=Collection(
             "/documents", "/documents/{id}", {"title": "Audit plan", "body": ""}, {"title": "Changed by the audit"}
         ),
-        member_roles=MemberRoles("/members/{id}/role"),
+        member_roles=MemberRoles("/members/{id}/role", demoted="viewer"),
         sharing=Sharing(Route("POST", "/documents/{id}/shares"), Route("DELETE", "/documents/{id}/shares/{user}")),
         user_ids={role: str(user_id) for role, (user_id, _, _) in CH07_PEOPLE.items()},
         clock=clock,

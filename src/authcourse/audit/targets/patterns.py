@@ -421,10 +421,10 @@ def build_enterprise() -> AuditedPattern:
             if session_id is None:
                 raise NotApplicable("the SSO login set no session cookie")
             csrf = (await user.get(f"{ORIGIN}/session/csrf")).json()["csrf_token"]
-        await _ensure_profile_and_document(database, welcome.json()["user_id"], role, clock)
+        await _ensure_profile_and_document(database, welcome.json()["user_id"], role)
         return Auth(headers={"X-CSRF-Token": csrf}, cookies={"__Host-session": session_id}, csrf=csrf)
 
-    async def _ensure_profile_and_document(db: Any, user_id: int, role: str, _clock: FrozenClock) -> None:
+    async def _ensure_profile_and_document(db: Any, user_id: int, role: str) -> None:
         # Attributes an enterprise keeps (HR sync): written once, when the user first appears.
         async with db.sessions() as session:
             if await session.get(SubjectProfile, user_id) is None:

@@ -292,13 +292,10 @@ def build_api_platform(*, key_rate: str = "600/minute", oauth_rate: str = "600/m
     async def revoke_key(ctx: Context, issued: IssuedKey) -> None:
         await ctx.request("DELETE", f"/api-keys/{issued.key_id}", auth=Auth.bearer(keys["admin"]))
 
-    # The provider's current private key (this package's own test provider: no public accessor).
-    signing_key = idp._keys.current.as_pem(private=True)
-    kid = idp._keys.current_kid
-
     def sign(claims: Mapping[str, Any], header: Mapping[str, Any]) -> str:
-        # The provider's own key, so the claim probes (exp, nbf, aud, iss, typ) run on OAuth tokens.
-        return jwt.encode(dict(claims), signing_key, algorithm="RS256", headers={"kid": kid, **header})
+        # The provider's own key (alg and kid set by it), so the claim probes (exp, nbf, aud,
+        # iss, typ) run on OAuth tokens.
+        return idp.sign(dict(header), dict(claims))
 
     target = Target(
         name="API platform pattern",

@@ -25,7 +25,7 @@ help:
 	@echo "make execute  re-execute notebooks/ and solutions/ so stored outputs are current"
 	@echo "make grade SUBMISSIONS=folder   grade learners' labs (table, grades.csv, gradebook, feedback)"
 	@echo "make bench    measure the performance budgets (BENCH_ARGS=--notebooks times nbval too)"
-	@echo "make audit    pre-launch security audit (AUDIT_APP=module:app AUDIT_TARGET=module:target)"
+	@echo "make audit    pre-launch audit of the chapter 8 pattern apps (docs/audit/), or AUDIT_APP=module:app AUDIT_TARGET=module:target"
 
 # (Re)install whenever pyproject.toml or constraints.txt changes. Learners get the course
 # alone (JupyterLab, the toolkit, nbval); the targets that lint or run the suite add the
@@ -153,11 +153,18 @@ else
 		--rebac-json $(REBAC_JSON) --postgres "$$CLOUDDOCS_TEST_DATABASE_URL" $(BENCH_ARGS)'
 endif
 
-AUDIT_APP    ?= authcourse.audit.targets.clouddocs:ch03.app
-AUDIT_TARGET ?= authcourse.audit.targets.clouddocs:ch03.target
-# Exit 1 when a probe fails. AUDIT_ARGS e.g. "--only jwt --json".
+# Without AUDIT_APP: the full audit of chapter 8's four pattern apps, reports stored in
+# docs/audit/<pattern>.md (deterministic: re-running changes nothing). With it, one app, e.g.
+# AUDIT_APP=authcourse.audit.targets.clouddocs:ch03.app AUDIT_TARGET=authcourse.audit.targets.clouddocs:ch03.target
+# Exit 1 when a probe fails. AUDIT_ARGS e.g. "--only jwt --json" (with AUDIT_APP).
+AUDIT_APP    ?=
+AUDIT_TARGET ?=
 audit: $(STAMP)
+ifeq ($(strip $(AUDIT_APP)),)
+	$(BIN)/python -m authcourse.audit.targets.patterns --write docs/audit
+else
 	$(BIN)/python -m authcourse audit $(AUDIT_APP) --target $(AUDIT_TARGET) $(AUDIT_ARGS)
+endif
 
 clean:
 	rm -rf $(VENV) .venv-peer .mypy_cache .ruff_cache

@@ -10,7 +10,8 @@ in-memory databases, a frozen clock); chapter 5 is its resource server's HTTP su
 stand-in verifier (the JWT and introspection verifiers have their own tests), and its
 backend-for-frontend; chapter 6 is its SSO app (both signed in through the course's provider,
 as ``authcourse.audit.targets.oauth`` builds them); chapter 7 is its document API on a
-seeded database.
+seeded database; chapter 8's four pattern apps are the ones its audit builds
+(``authcourse.audit.targets.patterns``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from starlette.testclient import TestClient
 
 from authcourse.audit.context import Context
+from authcourse.audit.targets import patterns
 from authcourse.audit.targets.clouddocs import Audited, build_ch02, build_ch03, build_ch04
 from authcourse.audit.targets.oauth import AuditedOAuth, build_bff, build_sso
 from authcourse.clock import FrozenClock
@@ -52,12 +54,12 @@ class Fuzzed:
     cookies: dict[str, str]
 
 
-def _from_audit(audited: Audited | AuditedOAuth) -> Fuzzed:
+def _from_audit(audited: Audited | AuditedOAuth | patterns.AuditedPattern) -> Fuzzed:
     fuzzed = Fuzzed(audited.app, lambda: _audit_sign_in(audited, fuzzed), {})
     return fuzzed
 
 
-async def _audit_sign_in(audited: Audited | AuditedOAuth, fuzzed: Fuzzed) -> dict[str, str]:
+async def _audit_sign_in(audited: Audited | AuditedOAuth | patterns.AuditedPattern, fuzzed: Fuzzed) -> dict[str, str]:
     context = Context(audited.app, audited.target, client_ip="198.51.100.7", secrets=set())
     try:
         auth = await context.sign_in("user")
@@ -110,6 +112,7 @@ APPS: dict[str, Fuzzed] = {
     "ch05-bff": _from_audit(build_bff()),
     "ch06": _from_audit(build_sso()),
     "ch07": _chapter_7(),
+    **{f"ch08_{name}": _from_audit(build()) for name, build in patterns.BUILDERS.items()},
 }
 
 
@@ -159,3 +162,7 @@ test_chapter_5_resource_server = _fuzz("ch05")
 test_chapter_5_backend_for_frontend = _fuzz("ch05-bff")
 test_chapter_6_sso_app = _fuzz("ch06")
 test_chapter_7_document_api = _fuzz("ch07")
+test_chapter_8_startup_saas = _fuzz("ch08_startup_saas")
+test_chapter_8_api_platform = _fuzz("ch08_api_platform")
+test_chapter_8_enterprise = _fuzz("ch08_enterprise")
+test_chapter_8_microservices = _fuzz("ch08_microservices")

@@ -100,3 +100,61 @@ async def backfill_roles(connection: AsyncConnection, flags: Table = legacy_flag
     )
     result = await connection.execute(statement)
     return result.rowcount or 0
+
+
+from fastapi import Depends, Response
+
+from clouddocs.apikeys import KEY_SHAPE, ApiKeyGuard, KeyPrincipal, refuse_key_in_url
+from clouddocs.resource_server import Verifier, insufficient_scope
+from clouddocs.security import BEARER_TOKEN_SYNTAX, MAX_TOKEN_LENGTH
+
+
+@dataclass(frozen=True)
+class ApiCaller:
+    """An integration, by API key (chapter 4) or OAuth access token (chapter 5)."""
+
+    subject: str  # "key:<id>" for a key, the token's ``sub`` for OAuth
+    scopes: frozenset[str]
+    method: Literal["api_key", "oauth"]
+    key: KeyPrincipal | None = None  # the key's tenant and name, for key callers
+
+
+def api_key_or_oauth(guard: ApiKeyGuard, verify: Verifier) -> Callable[..., Awaitable[ApiCaller]]:
+    """A dependency accepting an API key or an OAuth access token in the same header.
+
+    The credential's shape decides which check runs (keys start ``cdk_live_``/``cdk_test_``;
+    JWTs never do), so a present-but-invalid credential is refused by *its* check: never a
+    second chance with the other one.
+    """
+
+    async def caller(
+        request: Request,
+        response: Response,
+        _no_credential_in_url: Annotated[None, Depends(refuse_key_in_url)],
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    ) -> ApiCaller:
+        if credentials is None:
+            raise unauthorized()  # one Bearer challenge covers both kinds
+        if KEY_SHAPE.match(credentials.credentials):
+            key = await guard.authenticate(request=request, response=response,
+                                           _no_key_in_url=None, credentials=credentials)
+            return ApiCaller(f"key:{key.key_id}", key.scopes, "api_key", key)
+        token = credentials.credentials
+        well_formed = len(token) <= MAX_TOKEN_LENGTH and BEARER_TOKEN_SYNTAX.fullmatch(token)
+        principal = await verify(token) if well_formed else None
+        if principal is None:
+            raise unauthorized("invalid_token", "The access token is not valid.")
+        return ApiCaller(principal.subject, principal.scopes, "oauth")
+
+    return caller
+
+
+def require_api_scope(scope: str, authenticate: Callable[..., Awaitable[ApiCaller]]) -> Callable[..., Awaitable[ApiCaller]]:
+    """A dependency: the caller if their key or token grants ``scope``, else 403 ``insufficient_scope``."""
+
+    async def scoped(caller: Annotated[ApiCaller, Depends(authenticate)]) -> ApiCaller:
+        if scope not in caller.scopes:
+            raise insufficient_scope([scope])
+        return caller
+
+    return scoped

@@ -122,6 +122,18 @@ def require_client_certificate(
     return service_identity
 
 
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string"}}
+
+
+#: What a route behind ``require_client_certificate`` answers besides success, for OpenAPI.
+MTLS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No client certificate (behind a proxy: none forwarded by a trusted one)",
+          "headers": {"WWW-Authenticate": _header(MTLS_CHALLENGE)}},
+    403: {"description": "The certificate names a service this route does not serve"},
+}
+
+
 def confirmation_claims(certificate: ClientCertificate) -> dict[str, Any]:
     """The ``cnf`` claim binding a token to ``certificate`` (RFC 8705 §3.1)."""
     return {"cnf": {THUMBPRINT_CLAIM: certificate.thumbprint}}

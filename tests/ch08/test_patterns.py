@@ -86,3 +86,18 @@ async def test_full_audit_of_the_microservices_pattern_has_no_failure() -> None:
     passed = {r.id for r in report.results if str(r.status) == "pass"}
     # The probes that matter for this service did run (n/a is not a pass).
     assert {"transport.hsts", "jwt.alg_none", "jwt.aud_checked", "jwt.iss_checked", "jwt.kid_injection"} <= passed
+
+
+def test_mtls_routes_declare_their_401_and_403_in_openapi() -> None:
+    from clouddocs.mtls import MTLS_CHALLENGE, MTLS_RESPONSES
+
+    ring = KeyRing(new_rsa_key("gw-1"))
+    app = microservice_app(ServiceSettings(name="billing", issuer=ISSUER, gateway_keys=keys_from_jwks(jwks_document(ring)),
+                                           callers=frozenset({"gateway"})))
+    operations = app.openapi()["paths"]["/invoices"]
+    for method in ("get", "post"):
+        responses = operations[method]["responses"]
+        assert {"401", "403"} <= set(responses), method
+        assert "WWW-Authenticate" in responses["401"]["headers"]
+    assert MTLS_RESPONSES[401]["headers"]["WWW-Authenticate"]["description"] == MTLS_CHALLENGE
+    assert set(MTLS_RESPONSES) == {401, 403}

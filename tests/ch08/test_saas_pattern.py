@@ -58,3 +58,16 @@ async def test_roles_gate_the_team_routes_within_the_tenant() -> None:
             assert anonymous.status_code == 401 and "www-authenticate" in anonymous.headers
     finally:
         await db.dispose()
+
+
+def test_the_team_routes_declare_their_403_in_openapi() -> None:
+    # Found by schema fuzzing: a member's DELETE /team/{id} answers 403, which OpenAPI did not list.
+    from clouddocs.patterns import TEAM_FORBIDDEN
+
+    tokens = TokenService(KeyRing(new_hs256_key("k")), TokenSettings("https://clouddocs.test", "api"))
+    app = startup_saas_app(TokenAppSettings(db=Database(), tokens=tokens, refresh=RefreshTokens(tokens),
+                                            hasher=PasswordHasher(TEST_ARGON2)))
+    paths = app.openapi()["paths"]
+    assert "403" in paths["/team"]["get"]["responses"]
+    assert "403" in paths["/team/{user_id}"]["delete"]["responses"]
+    assert set(TEAM_FORBIDDEN) == {403}

@@ -26,9 +26,9 @@ PROBE_MODULES = (
     "refresh",
     "apikeys",
     "authorization",
+    "access_models",
     "oauth_client",
     "provider",
-    "access_models",
     "logging",
 )
 

@@ -76,6 +76,14 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
+def shown(address: IPAddress) -> str:
+    """The address as text, an IPv4-mapped one as ::ffff:a.b.c.d (Python 3.13 alone would
+    print ::ffff:7f00:1), so a refusal reads the same on every supported Python."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return f"::ffff:{address.ipv4_mapped}"
+    return str(address)
+
+
 def refusal_reason(address: IPAddress) -> str | None:
     """Why ``address`` must not be called, or None when it is a public unicast address."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -114,7 +122,7 @@ async def pinned_target(url: str, resolve: Resolver) -> tuple[httpx2.URL, str]:
     for address in addresses:  # every one: the client may use any of them
         reason = refusal_reason(ipaddress.ip_address(address))
         if reason is not None:
-            raise UnsafeWebhookURL(f"{host} resolves to {address}, {reason}")
+            raise UnsafeWebhookURL(f"{host} resolves to {shown(ipaddress.ip_address(address))}, {reason}")
     host_header = host if parsed.port is None else f"{host}:{parsed.port}"
     return parsed.copy_with(host=addresses[0]), host_header
 

@@ -35,6 +35,7 @@ from authcourse.checks.ch06_support import (
     signing_key,
 )
 from authcourse.checks.core import Namespace
+from authcourse.checks.racing import racing_sessions
 from authcourse.clock import FrozenClock
 from clouddocs.oidc import OIDCError
 
@@ -407,8 +408,12 @@ async def _(ns: Namespace) -> None:
 @provisioning.case("two first sign-ins at once make one user")
 async def _(ns: Namespace) -> None:
     async with fresh_database(on_disk=True) as (db, tenant):
+        # Sessions that take turns: both look the identity up before either inserts, as two
+        # requests on two servers can (checks/racing.py), whatever the machine's load.
+        racing = racing_sessions(db)
+
         async def one() -> Any:
-            async with db.sessions() as session:
+            async with racing() as session:
                 return await asynchronous(ns, "provision")(session, _sso_claims(), tenant_id=tenant)
 
         results = await asyncio.gather(one(), one(), return_exceptions=True)

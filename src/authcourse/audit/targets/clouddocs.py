@@ -83,12 +83,13 @@ class Audited:
     clock: FrozenClock
 
 
-class _CountingHasher:
-    """Wraps the chapter's PasswordHasher (test profile) and counts hashes and verifications."""
+class CountingHasher:
+    """Chapter 2's hasher (test profile) counting its work: the timing probes' meter."""
 
     def __init__(self) -> None:
-        profile = find("TEST_ARGON2")
-        self.inner = find("PasswordHasher")(profile)
+        from clouddocs.passwords import TEST_ARGON2, PasswordHasher
+
+        self.inner = PasswordHasher(TEST_ARGON2)
         self.calls = 0
         self.dummy_hash = self.inner.dummy_hash
 
@@ -104,7 +105,6 @@ class _CountingHasher:
         return bool(self.inner.needs_rehash(stored_hash))
 
     def __getattr__(self, name: str) -> Any:
-        # Anything else the chapter's hasher offers (new methods included) passes through.
         return getattr(self.inner, name)
 
 
@@ -112,7 +112,7 @@ def _accounts() -> dict[str, Account]:
     return {role: Account(email, password) for role, (email, password) in PEOPLE.items()}
 
 
-def _seed_users(app: FastAPI, database: Any, hasher: _CountingHasher) -> None:
+def _seed_users(app: FastAPI, database: Any, hasher: CountingHasher) -> None:
     """Replace the app's lifespan: create the tables, one tenant, the three people."""
 
     @contextlib.asynccontextmanager
@@ -151,7 +151,7 @@ def build_ch02() -> Audited:
     Where sign-up is verified (a link by email, then the password), the target reads the
     link from an in-memory outbox and finishes the sign-up: ``Registration.complete``.
     """
-    clock, hasher, database = FrozenClock(), _CountingHasher(), find("Database")()
+    clock, hasher, database = FrozenClock(), CountingHasher(), find("Database")()
     options: dict[str, Any] = {"database": database, "hasher": hasher, "clock": clock, "origin": ORIGIN}
     settings_class = find("SessionAppSettings")
     outbox = None
@@ -196,7 +196,7 @@ def build_ch02() -> Audited:
 
 def build_ch03() -> Audited:
     """Chapter 3: JWT access tokens and rotating refresh tokens (``clouddocs.tokens``)."""
-    clock, hasher, database = FrozenClock(), _CountingHasher(), find("Database")()
+    clock, hasher, database = FrozenClock(), CountingHasher(), find("Database")()
     key = find("new_hs256_key")("hs-audit")
     tokens = find("TokenService")(find("KeyRing")(key), find("TokenSettings")(ISSUER, AUDIENCE), clock)
     settings = find("TokenAppSettings")(

@@ -51,6 +51,7 @@ from authcourse.audit.target import (
     WhoAmI,
 )
 from authcourse.audit.target import RelyingParty as AuditedRelyingParty
+from authcourse.audit.targets.clouddocs import CountingHasher
 from authcourse.clock import FrozenClock
 from authcourse.tls import CertificateAuthority, WithTLSExtension, tls_extension
 
@@ -75,31 +76,6 @@ class AuditedPattern:
     target: Target
     clock: FrozenClock
     world: dict[str, Any] = field(default_factory=dict)
-
-
-class CountingHasher:
-    """Chapter 2's hasher (test profile) counting its work: the timing probes' meter."""
-
-    def __init__(self) -> None:
-        from clouddocs.passwords import TEST_ARGON2, PasswordHasher
-
-        self.inner = PasswordHasher(TEST_ARGON2)
-        self.calls = 0
-        self.dummy_hash = self.inner.dummy_hash
-
-    def hash(self, password: str) -> str:
-        self.calls += 1
-        return str(self.inner.hash(password))
-
-    def verify(self, stored_hash: str, password: str) -> bool:
-        self.calls += 1
-        return bool(self.inner.verify(stored_hash, password))
-
-    def needs_rehash(self, stored_hash: str) -> bool:
-        return bool(self.inner.needs_rehash(stored_hash))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 def _events(database: Any) -> AuditEvents:

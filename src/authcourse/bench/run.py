@@ -124,22 +124,32 @@ PEER_ROW = "ours (JWT with revocation) / fastapi-users (JWT strategy + user look
 
 async def measure_in_process(plan: Plan) -> Comparison:
     """Every route of the bench app, one client, interleaved, ``plan.runs`` runs."""
+    return await measure_bench_app(
+        plan,
+        AuthBench.ORDER,
+        f"In-process (ASGI transport), one client: {plan.requests} requests per route"
+        f" and run, {plan.blocks} interleaved blocks, {plan.runs} runs",
+    )
+
+
+async def measure_bench_app(
+    plan: Plan, labels: tuple[str, ...], title: str, database_url: str | None = None
+) -> Comparison:
+    """``labels``' routes of the bench app (on ``database_url``, by default in-memory
+    SQLite), one client, in interleaved blocks."""
     from authcourse.bench.apps import auth_methods_app
     from authcourse.client import asgi_client
 
-    async with auth_methods_app() as bench, asgi_client(bench.app) as client:
+    async with auth_methods_app(database_url) as bench, asgi_client(bench.app) as client:
         return await measure_calls(
             client,
-            {label: bench.calls[label] for label in AuthBench.ORDER},
+            {label: bench.calls[label] for label in labels},
             baseline=AuthBench.BASELINE,
             rounds=plan.requests,
             blocks=plan.blocks,
             runs=plan.runs,
             warmup=plan.warmup,
-            title=(
-                f"In-process (ASGI transport), one client: {plan.requests} requests per route"
-                f" and run, {plan.blocks} interleaved blocks, {plan.runs} runs"
-            ),
+            title=title,
         )
 
 
@@ -311,27 +321,15 @@ DATABASE_CHECKS = (AuthBench.SESSION, AuthBench.API_KEY, AuthBench.JWT)
 
 async def measure_postgres(plan: Plan, server_url: str) -> Comparison:
     """The database checks on a scratch PostgreSQL database, in-process, same plan as step 1."""
-    from authcourse.bench.apps import auth_methods_app
     from authcourse.bench.postgres import scratch_database
-    from authcourse.client import asgi_client
 
-    async with (
-        scratch_database(server_url) as database_url,
-        auth_methods_app(database_url) as bench,
-        asgi_client(bench.app) as client,
-    ):
-        return await measure_calls(
-            client,
-            {label: bench.calls[label] for label in (AuthBench.BASELINE, *DATABASE_CHECKS)},
-            baseline=AuthBench.BASELINE,
-            rounds=plan.requests,
-            blocks=plan.blocks,
-            runs=plan.runs,
-            warmup=plan.warmup,
-            title=(
-                f"In-process, database on PostgreSQL (asyncpg over a socket): {plan.requests}"
-                f" requests per route and run, {plan.blocks} interleaved blocks, {plan.runs} runs"
-            ),
+    async with scratch_database(server_url) as database_url:
+        return await measure_bench_app(
+            plan,
+            (AuthBench.BASELINE, *DATABASE_CHECKS),
+            f"In-process, database on PostgreSQL (asyncpg over a socket): {plan.requests}"
+            f" requests per route and run, {plan.blocks} interleaved blocks, {plan.runs} runs",
+            database_url,
         )
 
 

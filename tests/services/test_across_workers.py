@@ -44,7 +44,7 @@ DAVE = {"email": "dave@acme.test", "password": "a fourth long passphrase"}
 REGISTER_RATE, KEY_RATE = 4, 6  # per minute
 #: The cached API-key app's TTL (seconds): long enough that the key is revoked while the
 #: other worker's entry is still alive, short enough to wait out.
-CACHE_TTL = 3.0
+CACHE_TTL = 5.0
 
 
 @dataclass
@@ -295,12 +295,12 @@ def test_with_the_credential_cache_the_other_worker_accepts_a_revoked_key_until_
         answer := workers.call(1, "GET", "/ch4-cached/documents", headers=key)
     ).status_code == 200:
         accepted_after_revocation += 1
-        assert time.monotonic() - cached_at < CACHE_TTL + 1.5, "still accepted past the TTL"
+        assert time.monotonic() - cached_at < CACHE_TTL + 2.5, "still accepted past the TTL"
         time.sleep(0.1)
     refused_at = time.monotonic()
     assert answer.status_code == 401 and "WWW-Authenticate" in answer.headers
     assert accepted_after_revocation >= 1  # the window exists...
-    assert refused_at - cached_at <= CACHE_TTL + 1.5  # ...and the TTL bounds it (+ request time)
+    assert refused_at - cached_at <= CACHE_TTL + 2.5  # ...and the TTL bounds it (+ request time)
     # The uncached app on the same workers refused the revoked key at once, on both.
     assert [
         workers.call(t, "GET", "/ch4/documents", headers=key).status_code for t in range(2)
